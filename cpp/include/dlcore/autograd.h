@@ -1,0 +1,134 @@
+// Reverse-mode autograd: a define-by-run tape of Nodes, walked by an iterative engine.
+//
+// Note [Node inputs and outputs]
+// A Node is the backward of one forward op. Its *outputs* in the forward sense are the
+// tensors the op produced (their grads come in); `next_edges[i]` points at the producer of
+// the op's i-th forward *input* (where the grads go out). `input_meta[i]` remembers that
+// input's shape and dtype: the engine sums a broadcast gradient down to it (once, here,
+// so no backward formula has to) and casts it to the input's dtype.
+//
+// Note [Saved tensors]
+// A backward formula reads forward tensors through SavedTensor, which records the version
+// counter at save time (Note [Version counter]) and refuses a tensor modified in place since.
+// Outputs are saved as detached aliases so that out -> grad_fn -> saved(out) is no cycle.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlcore/tensor.h"
+
+namespace dlcore {
+
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+struct InputMeta {
+  Shape shape;
+  DType dtype = DType::Float32;
+};
+
+struct Node : std::enable_shared_from_this<Node> {
+  virtual ~Node() = default;
+  // grads[k] is the gradient w.r.t. forward output k (null when no gradient reached it).
+  // Returns one gradient per forward input (null where none is needed).
+  virtual std::vector<Tensor> apply(std::vector<Tensor>&& grads) = 0;
+  virtual std::string name() const = 0;
+  virtual void release_saved() {}
+  virtual bool is_accumulate_grad() const { return false; }
+
+  std::vector<Edge> next_edges;
+  std::vector<InputMeta> input_meta;
+  uint32_t num_outputs = 1;
+  // Tensors that asked for retain_grad(): (output index, tensor).
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
+  // Whether input i needs a gradient (its edge is valid).
+  bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].valid(); }
+};
+
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, bool is_output);
+  Tensor unpack(const Node& owner) const;  // throws if modified in place since saved
+  bool defined() const { return tensor_ != nullptr; }
+  void reset() { tensor_.reset(); }
+
+ private:
+  Tensor tensor_;
+  int64_t version_ = 0;
+};
+
+// The common node: a name, the saved state captured in a closure, and a formula.
+// Once the graph is freed (backward without retain_graph) the closure is dropped and a
+// second backward through it raises.
+using BackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grads, const Node& self)>;
+
+struct FunctionNode : Node {
+  FunctionNode(std::string name, BackwardFn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  std::string name() const override { return name_; }
+  void release_saved() override { fn_ = nullptr; }
+
+ private:
+  std::string name_;
+  BackwardFn fn_;
+};
+
+struct AccumulateGrad : Node {
+  explicit AccumulateGrad(Tensor var) : variable(std::move(var)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+  bool is_accumulate_grad() const override { return true; }
+  Tensor variable;
+};
+
+// ---- grad mode -------------------------------------------------------------------------------
+bool grad_enabled();
+void set_grad_enabled(bool on);
+struct GradModeGuard {
+  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// ---- recording -------------------------------------------------------------------------------
+// True when grad mode is on and any of the tensors requires grad.
+bool any_requires_grad(std::initializer_list<const Tensor*> ts);
+bool any_requires_grad(const std::vector<Tensor>& ts);
+Edge gradient_edge(const Tensor& t);  // (grad_fn, output_nr) or the leaf's AccumulateGrad
+// Connects `node` to the given forward inputs (null tensors or ones that need no grad get an
+// invalid edge) and makes it the grad_fn of every output.
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs);
+// For in-place ops: `t` keeps its identity but its history becomes `node` (output 0).
+void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node);
+// Raises if `t` may not be written in place under autograd (leaf that requires grad, or a
+// view of something that requires grad).
+void check_inplace(const Tensor& t, const char* op);
+
+// Records `fn` as the backward of an op with the given inputs and outputs, when needed.
+// The formula gets grads per output and returns grads per input.
+void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            BackwardFn fn);
+
+// ---- engine ----------------------------------------------------------------------------------
+// Backward from `roots` seeded with `grad_roots` (one per root). If `inputs` is non-empty,
+// returns the gradients that reach them instead of accumulating into leaves' .grad.
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                                 bool retain_graph, bool create_graph, const std::vector<Tensor>& inputs,
+                                 bool allow_unused);
+
+void retain_grad(const Tensor& t);
+void set_requires_grad(const Tensor& t, bool on);
+
+}  // namespace dlcore

@@ -1,0 +1,156 @@
+// TensorImpl basics, devices, construction and the shape helpers every op uses.
+#include "dlcore/tensor.h"
+
+#include <cmath>
+
+#include "dlcore/autograd.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string Device::str() const {
+  if (type == DeviceType::CPU) return "cpu";
+  return std::string("cuda:") + std::to_string(index);
+}
+
+const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return {DeviceType::CPU, 0};
+  if (s == "cuda") return {DeviceType::CUDA, 0};
+  if (s.rfind("cuda:", 0) == 0) {
+    try {
+      return {DeviceType::CUDA, std::stoi(s.substr(5))};
+    } catch (const std::exception&) {
+    }
+  }
+  throw ValueError("unknown device '" + s + "' (expected 'cpu', 'cuda' or 'cuda:N')");
+}
+
+Storage new_storage(size_t nbytes, Device device) {
+  auto st = std::make_shared<StorageImpl>();
+  Allocator* a = get_allocator(device.type);
+  st->data = a->allocate(nbytes, device.index);
+  st->nbytes = nbytes;
+  st->device = device;
+  const int idx = device.index;
+  st->deleter = [a, nbytes, idx](void* p) { a->deallocate(p, nbytes, idx); };
+  return st;
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t acc = 1;
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(shape[i], 1);
+  }
+  return st;
+}
+
+int64_t TensorImpl::numel() const { return shape_numel(shape_); }
+
+int64_t TensorImpl::size(int64_t d) const { return shape_[wrap_dim(d, dim(), "size")]; }
+int64_t TensorImpl::stride(int64_t d) const { return strides_[wrap_dim(d, dim(), "stride")]; }
+
+bool TensorImpl::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (shape_[i] == 1) continue;
+    if (strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+AutogradMeta& TensorImpl::autograd_mut() {
+  if (!autograd_) autograd_ = std::make_unique<AutogradMeta>();
+  return *autograd_;
+}
+
+bool TensorImpl::requires_grad() const {
+  return autograd_ && (autograd_->requires_grad || autograd_->grad_fn);
+}
+
+const std::shared_ptr<Node>& TensorImpl::grad_fn() const {
+  static const std::shared_ptr<Node> none;
+  return autograd_ ? autograd_->grad_fn : none;
+}
+
+std::string TensorImpl::describe() const { return std::string(dtype_name(dtype_)) + " " + shape_str(shape_); }
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t s : shape)
+    DL_CHECK(s >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
+  int64_t n = shape_numel(shape);
+  auto st = new_storage(static_cast<size_t>(n) * dtype_size(dtype), device);
+  return std::make_shared<TensorImpl>(std::move(st), shape, contiguous_strides(shape), 0, dtype);
+}
+
+Tensor empty_like(const Tensor& t) { return empty(t->shape(), t->dtype(), t->device()); }
+Tensor empty_like(const Tensor& t, DType dtype) { return empty(t->shape(), dtype, t->device()); }
+
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+  auto v = std::make_shared<TensorImpl>(t->storage(), std::move(shape), std::move(strides), offset, t->dtype());
+  v->view_base = t->view_base ? t->view_base : t;
+  return v;
+}
+
+Tensor wrap_scalar(double v, DType dtype) {
+  Tensor t = scalar_tensor(v, dtype);
+  t->is_wrapped_number = true;
+  return t;
+}
+
+Tensor scalar_tensor(double v, DType dtype, Device device) {
+  Tensor t = empty({}, dtype, Device{});
+  DL_DISPATCH_ALL_AND_HALF(dtype, "scalar_tensor", [&] { *t->data<scalar_t>() = convert<scalar_t>(v); });
+  if (!device.is_cpu()) {
+    Tensor d = empty({}, dtype, device);
+    copy_(d, t);
+    return d;
+  }
+  return t;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+  int64_t n = std::max<int64_t>(ndim, 1);  // 0-d tensors accept dim 0 and -1
+  DL_CHECK(dim >= -n && dim < n, IndexError, op, ": dimension ", dim, " out of range for a ", ndim,
+           "-d tensor (expected in [", -n, ", ", n - 1, "])");
+  return dim < 0 ? dim + n : dim;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    DL_CHECK(da == db || da == 1 || db == 1, ValueError, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+             " cannot be broadcast (dim ", i, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  DL_CHECK(a->device() == b->device(), ValueError, op, ": expected all tensors on one device, got ",
+           a->device().str(), " and ", b->device().str());
+}
+
+}  // namespace dlcore

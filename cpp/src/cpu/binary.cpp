@@ -1,0 +1,103 @@
+// CPU elementwise binary kernels and where(). Compiled per CPU capability (Note [CPU
+// capability variants]); the contiguous and scalar-broadcast runs auto-vectorise.
+#include "ops/binary.h"
+
+#include <cmath>
+
+#include "cpu/loops.h"
+
+namespace dlcore {
+inline namespace CPU_CAPABILITY {
+namespace {
+
+template <typename T>
+T pow_scalar(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::pow(a, b);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return a || !b;
+  } else {
+    // Integer power by squaring; negative exponents follow PyTorch (1/a truncated).
+    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
+    T r = 1;
+    while (b) {
+      if (b & 1) r *= a;
+      a *= a;
+      b >>= 1;
+    }
+    return r;
+  }
+}
+
+template <typename T>
+void arith(BinaryOp op, const ElementwiseIter& it) {
+  switch (op) {
+    case BinaryOp::Add:
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a || b; });
+      else return binary_loop<T, T>(it, [](T a, T b) -> T { return a + b; });
+    case BinaryOp::Sub: return binary_loop<T, T>(it, [](T a, T b) -> T { return a - b; });
+    case BinaryOp::Mul:
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a && b; });
+      else return binary_loop<T, T>(it, [](T a, T b) -> T { return a * b; });
+    case BinaryOp::Div:
+      if constexpr (std::is_floating_point_v<T>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a / b; });
+      break;
+    case BinaryOp::Pow: return binary_loop<T, T>(it, [](T a, T b) -> T { return pow_scalar(a, b); }, 4096);
+    case BinaryOp::Minimum:
+      if constexpr (std::is_floating_point_v<T>)
+        return binary_loop<T, T>(it, [](T a, T b) -> T { return (a != a || a < b) ? a : (b != b ? b : b < a ? b : a); });
+      else return binary_loop<T, T>(it, [](T a, T b) -> T { return a < b ? a : b; });
+    case BinaryOp::Maximum:
+      if constexpr (std::is_floating_point_v<T>)
+        return binary_loop<T, T>(it, [](T a, T b) -> T { return (a != a || a > b) ? a : (b != b ? b : b > a ? b : a); });
+      else return binary_loop<T, T>(it, [](T a, T b) -> T { return a > b ? a : b; });
+    default: break;
+  }
+  throw RuntimeError("binary_kernel: op not handled for this dtype");
+}
+
+template <typename T>
+void compare(BinaryOp op, const ElementwiseIter& it) {
+  switch (op) {
+    case BinaryOp::Eq: return binary_loop<bool, T>(it, [](T a, T b) { return a == b; });
+    case BinaryOp::Ne: return binary_loop<bool, T>(it, [](T a, T b) { return a != b; });
+    case BinaryOp::Lt: return binary_loop<bool, T>(it, [](T a, T b) { return a < b; });
+    case BinaryOp::Le: return binary_loop<bool, T>(it, [](T a, T b) { return a <= b; });
+    case BinaryOp::Gt: return binary_loop<bool, T>(it, [](T a, T b) { return a > b; });
+    case BinaryOp::Ge: return binary_loop<bool, T>(it, [](T a, T b) { return a >= b; });
+    case BinaryOp::LogicalAnd: return binary_loop<bool, T>(it, [](T a, T b) { return a != T(0) && b != T(0); });
+    case BinaryOp::LogicalOr: return binary_loop<bool, T>(it, [](T a, T b) { return a != T(0) || b != T(0); });
+    case BinaryOp::LogicalXor: return binary_loop<bool, T>(it, [](T a, T b) { return (a != T(0)) != (b != T(0)); });
+    default: break;
+  }
+  throw RuntimeError("binary_kernel: not a comparison");
+}
+
+void binary_cpu(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  ElementwiseIter it(out, {a, b});
+  DL_DISPATCH_ALL(a->dtype(), "binary", [&] {
+    if (op >= BinaryOp::Eq) compare<scalar_t>(op, it);
+    else arith<scalar_t>(op, it);
+  });
+}
+
+void where_cpu(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  ElementwiseIter it(out, {cond, a, b});
+  DL_DISPATCH_ALL(out->dtype(), "where", [&] {
+    cpu_loop(it, [](char** p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        const bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
+        *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) =
+            c ? *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]) : *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]);
+      }
+    });
+  });
+}
+
+}  // namespace
+}  // namespace CPU_CAPABILITY
+
+DL_REGISTER_CPU_KERNEL(binary_kernel, binary_cpu);
+DL_REGISTER_CPU_KERNEL(where_kernel, where_cpu);
+
+}  // namespace dlcore

@@ -1,0 +1,155 @@
+// CPU elementwise unary kernels and the fused activation backward. Compiled per CPU
+// capability; float32 exp/sigmoid/silu/gelu use the vectorisable vec_math.h functions.
+#include "ops/unary.h"
+
+#include <cmath>
+#include <limits>
+
+#include "cpu/loops.h"
+#include "cpu/vec_math.h"
+
+namespace dlcore {
+inline namespace CPU_CAPABILITY {
+namespace {
+
+constexpr int64_t kCheap = 32768;  // grain for memory-bound ops
+constexpr int64_t kCostly = 4096;  // grain for transcendental ops
+
+template <typename T> T exp_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_expf(x);
+  else return std::exp(x);
+}
+template <typename T> T one_plus_erf_t(T z) {
+  if constexpr (std::is_same_v<T, float>) return one_plus_erf(z);
+  else return z < 0 ? std::erfc(-z) : 1 + std::erf(z);
+}
+
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+template <typename T>
+void float_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
+  switch (op) {
+    case UnaryOp::Exp: return unary_loop<T, T>(it, [](T x) { return exp_t(x); }, kCostly);
+    case UnaryOp::Log: return unary_loop<T, T>(it, [](T x) { return std::log(x); }, kCostly);
+    case UnaryOp::Log1p: return unary_loop<T, T>(it, [](T x) { return std::log1p(x); }, kCostly);
+    case UnaryOp::Sqrt: return unary_loop<T, T>(it, [](T x) { return std::sqrt(x); });
+    case UnaryOp::Rsqrt: return unary_loop<T, T>(it, [](T x) { return T(1) / std::sqrt(x); });
+    case UnaryOp::Sin: return unary_loop<T, T>(it, [](T x) { return std::sin(x); }, kCostly);
+    case UnaryOp::Cos: return unary_loop<T, T>(it, [](T x) { return std::cos(x); }, kCostly);
+    case UnaryOp::Sigmoid: return unary_loop<T, T>(it, [](T x) { return T(1) / (T(1) + exp_t(-x)); }, kCostly);
+    case UnaryOp::Tanh: return unary_loop<T, T>(it, [](T x) { return std::tanh(x); }, kCostly);
+    case UnaryOp::Gelu:
+      return unary_loop<T, T>(it, [](T x) { return T(0.5) * x * one_plus_erf_t(x * T(kSqrt1_2)); }, kCostly);
+    case UnaryOp::GeluTanh:
+      // 0.5 x (1 + tanh(u)) == x * sigmoid(2u)
+      return unary_loop<T, T>(it, [](T x) {
+        T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+        return x / (T(1) + exp_t(T(-2) * u));
+      }, kCostly);
+    case UnaryOp::Silu: return unary_loop<T, T>(it, [](T x) { return x / (T(1) + exp_t(-x)); }, kCostly);
+    case UnaryOp::Softplus:
+      return unary_loop<T, T>(it, [p0, p1](T x) { return x * p0 > p1 ? x : std::log1p(std::exp(x * p0)) / p0; }, kCostly);
+    case UnaryOp::Elu: return unary_loop<T, T>(it, [p0](T x) { return x > 0 ? x : p0 * std::expm1(x); }, kCostly);
+    default: break;
+  }
+  throw RuntimeError("unary_kernel: op not handled for floating dtypes");
+}
+
+template <typename T>
+void same_type_op(UnaryOp op, const ElementwiseIter& it, double p0, double p1) {
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop<T, T>(it, [](T x) -> T { return -x; });
+    case UnaryOp::Abs: return unary_loop<T, T>(it, [](T x) -> T { return x < 0 ? -x : x; });
+    case UnaryOp::Sign: return unary_loop<T, T>(it, [](T x) -> T { return T((T(0) < x) - (x < T(0))); });
+    case UnaryOp::Relu: return unary_loop<T, T>(it, [](T x) -> T { return x > 0 ? x : T(0); });
+    case UnaryOp::LeakyRelu: {
+      const T s = static_cast<T>(p0);
+      return unary_loop<T, T>(it, [s](T x) -> T { return x > 0 ? x : x * s; });
+    }
+    case UnaryOp::Clamp: {
+      if constexpr (std::is_floating_point_v<T>) {
+        const T lo = static_cast<T>(p0), hi = static_cast<T>(p1);
+        // NaN stays NaN; min is applied before max like PyTorch (lo > hi gives hi).
+        return unary_loop<T, T>(it, [lo, hi](T x) -> T { return x != x ? x : std::min(std::max(x, lo), hi); });
+      } else {
+        const double lo = p0, hi = p1;
+        return unary_loop<T, T>(it, [lo, hi](T x) -> T {
+          double v = std::min(std::max(static_cast<double>(x), lo), hi);
+          return static_cast<T>(v);
+        });
+      }
+    }
+    default: break;
+  }
+  throw RuntimeError("unary_kernel: op not handled");
+}
+
+void unary_cpu(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
+  ElementwiseIter it(out, {x});
+  if (op == UnaryOp::LogicalNot) {
+    DL_DISPATCH_ALL(x->dtype(), "logical_not", [&] { unary_loop<bool, scalar_t>(it, [](scalar_t v) { return v == scalar_t(0); }); });
+    return;
+  }
+  if (unary_kind(op) == UnaryKind::F) {
+    DL_DISPATCH_FLOAT(x->dtype(), "unary", [&] { float_op<scalar_t>(op, it, scalar_t(p0), scalar_t(p1)); });
+  } else if (x->dtype() == DType::Bool) {
+    throw TypeError("unary op on a bool tensor is not supported");
+  } else {
+    DL_DISPATCH_NUMERIC(x->dtype(), "unary", [&] { same_type_op<scalar_t>(op, it, p0, p1); });
+  }
+}
+
+template <typename T>
+void backward_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
+  auto run = [&](auto df) {
+    cpu_loop(it, [&](char** p, const int64_t* s, int64_t n) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T* g = reinterpret_cast<const T*>(p[1]);
+      const T* x = reinterpret_cast<const T*>(p[2]);
+      if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+        for (int64_t i = 0; i < n; ++i) o[i] = g[i] * df(x[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          *reinterpret_cast<T*>(p[0] + i * s[0]) =
+              *reinterpret_cast<const T*>(p[1] + i * s[1]) * df(*reinterpret_cast<const T*>(p[2] + i * s[2]));
+      }
+    }, kCostly);
+  };
+  switch (op) {
+    case UnaryOp::Gelu:
+      return run([](T x) { return T(0.5) * one_plus_erf_t(x * T(kSqrt1_2)) + x * T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x); });
+    case UnaryOp::GeluTanh:
+      return run([](T x) {
+        T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+        T sg = T(1) / (T(1) + exp_t(T(-2) * u));  // (1 + tanh u) / 2
+        T t = T(2) * sg - T(1);
+        T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+        return sg + T(0.5) * x * (T(1) - t * t) * du;
+      });
+    case UnaryOp::Silu:
+      return run([](T x) {
+        T sg = T(1) / (T(1) + exp_t(-x));
+        return sg * (T(1) + x * (T(1) - sg));
+      });
+    case UnaryOp::Softplus:
+      return run([p0, p1](T x) { return x * p0 > p1 ? T(1) : T(1) / (T(1) + exp_t(-x * p0)); });
+    case UnaryOp::Elu: return run([p0](T x) { return x > 0 ? T(1) : p0 * exp_t(x); });
+    default: break;
+  }
+  throw RuntimeError("unary_backward_kernel: op has no fused backward");
+}
+
+void unary_backward_cpu(UnaryOp op, const Tensor& grad_x, const Tensor& grad, const Tensor& x, double p0, double p1) {
+  ElementwiseIter it(grad_x, {grad, x});
+  DL_DISPATCH_FLOAT(x->dtype(), "unary_backward", [&] { backward_op<scalar_t>(op, it, scalar_t(p0), scalar_t(p1)); });
+}
+
+}  // namespace
+}  // namespace CPU_CAPABILITY
+
+DL_REGISTER_CPU_KERNEL(unary_kernel, unary_cpu);
+DL_REGISTER_CPU_KERNEL(unary_backward_kernel, unary_backward_cpu);
+
+}  // namespace dlcore

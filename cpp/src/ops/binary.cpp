@@ -1,0 +1,307 @@
+// Elementwise binary ops: type promotion, broadcasting, dispatch and gradients.
+#include "ops/binary.h"
+
+#include "dlcore/autograd.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+DL_DEFINE_KERNEL(binary_kernel);
+DL_DEFINE_KERNEL(where_kernel);
+
+namespace {
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+#define DLCORE_NAME(E, N) case BinaryOp::E: return N;
+    DLCORE_BINARY_OPS(DLCORE_NAME)
+#undef DLCORE_NAME
+  }
+  return "?";
+}
+
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+// Note [Type promotion]: as in PyTorch, dimensioned tensors decide the result type, then
+// 0-d tensors, then Python numbers; an operand of lower priority only matters when its
+// category (bool < integral < floating) is higher: int64 tensor + 2.5 is float32 (a Python
+// float counts as the default dtype), float16 tensor + float64 0-d tensor stays float16.
+struct PromoState {
+  bool has = false;
+  DType t = DType::Bool;
+  void add(DType d) {
+    t = has ? promote_types(t, d) : d;
+    has = true;
+  }
+};
+
+PromoState combine_categories(const PromoState& higher, const PromoState& lower) {
+  if (!higher.has) return lower;
+  if (!lower.has) return higher;
+  if (is_floating(higher.t)) return higher;
+  if (higher.t == DType::Bool || is_floating(lower.t)) return {true, promote_types(higher.t, lower.t)};
+  return higher;
+}
+
+}  // namespace
+
+DType result_type(const std::vector<Tensor>& ts) {
+  PromoState dim, zero, wrapped;
+  for (const Tensor& t : ts) {
+    if (t->is_wrapped_number) {
+      wrapped.add(is_floating(t->dtype()) ? DType::Float32 : t->dtype());
+    } else if (t->dim() == 0) {
+      zero.add(t->dtype());
+    } else {
+      dim.add(t->dtype());
+    }
+  }
+  return combine_categories(dim, combine_categories(zero, wrapped)).t;
+}
+
+namespace {
+
+// Moves 0-d CPU operands (Python numbers, scalars) to the other operand's device.
+Tensor on_device(const Tensor& t, Device d) {
+  if (t->device() == d) return t;
+  DL_CHECK(t->dim() == 0 && t->device().is_cpu(), ValueError, "expected all tensors on one device, got ",
+           t->device().str(), " and ", d.str());
+  return to_device(t, d);
+}
+
+Device common_device(const char* op, const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts)
+    if (!(t->dim() == 0 && t->device().is_cpu())) return t->device();
+  (void)op;
+  return ts[0]->device();
+}
+
+Tensor binary_forward(BinaryOp op, const Tensor& a0, const Tensor& b0) {
+  const char* name = binary_name(op);
+  Shape shape = broadcast_shapes(a0->shape(), b0->shape(), name);
+  DType ct = result_type({a0, b0});
+  if (op == BinaryOp::Div && !is_floating(ct)) ct = DType::Float32;
+  const bool logical = op >= BinaryOp::LogicalAnd;
+  DL_CHECK(is_cpu_compute_type(ct) || !a0->device().is_cpu(), TypeError, name, ": ", dtype_name(ct),
+           " arithmetic is not supported on CPU (", a0->describe(), ", ", b0->describe(), "); convert with .float()");
+  Device dev = common_device(name, {a0, b0});
+  Tensor a = to_dtype(on_device(a0, dev), ct);
+  Tensor b = to_dtype(on_device(b0, dev), ct);
+  Tensor out = empty(shape, is_comparison(op) || logical ? DType::Bool : ct, dev);
+  binary_kernel[dev](op, out, a, b);
+  return out;
+}
+
+Tensor scalar_like(double v, const Tensor& t) { return wrap_scalar(v, t->dtype()); }
+
+}  // namespace
+
+Tensor operator*(const Tensor& a, double s) { return mul(a, wrap_scalar(s, DType::Float64)); }
+Tensor operator+(const Tensor& a, double s) { return add(a, wrap_scalar(s, DType::Float64)); }
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = alpha == 1.0 ? binary_forward(BinaryOp::Add, a, b)
+                            : binary_forward(BinaryOp::Add, a, binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64)));
+  record("AddBackward", {a, b}, {out}, [alpha](const std::vector<Tensor>& g, const Node&) {
+    return std::vector<Tensor>{g[0], alpha == 1.0 ? g[0] : g[0] * alpha};
+  });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = alpha == 1.0 ? binary_forward(BinaryOp::Sub, a, b)
+                            : binary_forward(BinaryOp::Sub, a, binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64)));
+  record("SubBackward", {a, b}, {out}, [alpha](const std::vector<Tensor>& g, const Node&) {
+    return std::vector<Tensor>{g[0], g[0] * -alpha};
+  });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Mul, a, b);
+  if (any_requires_grad({&a, &b})) {
+    SavedTensor sa(a, false), sb(b, false);
+    record("MulBackward", {a, b}, {out}, [sa, sb](const std::vector<Tensor>& g, const Node& n) {
+      Tensor ga, gb;
+      if (n.needs_input_grad(0)) ga = g[0] * sb.unpack(n);
+      if (n.needs_input_grad(1)) gb = g[0] * sa.unpack(n);
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Div, a, b);
+  if (any_requires_grad({&a, &b})) {
+    SavedTensor sa(a, false), sb(b, false);
+    record("DivBackward", {a, b}, {out}, [sa, sb](const std::vector<Tensor>& g, const Node& n) {
+      Tensor bv = sb.unpack(n);
+      Tensor ga, gb;
+      if (n.needs_input_grad(0)) ga = g[0] / bv;
+      if (n.needs_input_grad(1)) gb = -(g[0] * sa.unpack(n)) / (bv * bv);
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Pow, a, b);
+  if (any_requires_grad({&a, &b})) {
+    SavedTensor sa(a, false), sb(b, false), so(out, true);
+    record("PowBackward", {a, b}, {out}, [sa, sb, so](const std::vector<Tensor>& g, const Node& n) {
+      Tensor av = sa.unpack(n), bv = sb.unpack(n);
+      Tensor ga, gb;
+      if (n.needs_input_grad(0)) {
+        // d/da a^b = b * a^(b-1); 0 where b == 0 (so 0^0 has gradient 0, not NaN).
+        Tensor d = bv * pow(av, bv + (-1.0));
+        ga = g[0] * where(eq(bv, scalar_like(0, bv)), scalar_like(0, d), d);
+      }
+      if (n.needs_input_grad(1)) {
+        // d/db a^b = a^b * log(a); 0 where a == 0 and b >= 0.
+        Tensor d = so.unpack(n) * log(av);
+        Tensor mask = logical_and(eq(av, scalar_like(0, av)), ge(bv, scalar_like(0, bv)));
+        gb = g[0] * where(mask, scalar_like(0, d), d);
+      }
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+namespace {
+// Gradient routing for minimum/maximum: the chosen side gets the gradient, ties split it.
+Tensor minmax(BinaryOp op, const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(op, a, b);
+  if (any_requires_grad({&a, &b})) {
+    SavedTensor sa(a, false), sb(b, false);
+    const bool is_max = op == BinaryOp::Maximum;
+    record(is_max ? "MaximumBackward" : "MinimumBackward", {a, b}, {out},
+           [sa, sb, is_max](const std::vector<Tensor>& g, const Node& n) {
+             Tensor av = sa.unpack(n), bv = sb.unpack(n);
+             Tensor wins = to_dtype(is_max ? gt(av, bv) : lt(av, bv), g[0]->dtype());
+             Tensor ties = to_dtype(eq(av, bv), g[0]->dtype()) * 0.5;
+             Tensor wa = wins + ties;
+             Tensor ga, gb;
+             if (n.needs_input_grad(0)) ga = g[0] * wa;
+             if (n.needs_input_grad(1)) gb = g[0] * (wa * -1.0 + 1.0);
+             return std::vector<Tensor>{ga, gb};
+           });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor minimum(const Tensor& a, const Tensor& b) { return minmax(BinaryOp::Minimum, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return minmax(BinaryOp::Maximum, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge, a, b); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::LogicalAnd, a, b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::LogicalOr, a, b); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::LogicalXor, a, b); }
+
+Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
+  DL_CHECK(cond->dtype() == DType::Bool, TypeError, "where: condition must be a bool tensor, got ", cond->describe());
+  Shape shape = broadcast_shapes(broadcast_shapes(cond->shape(), a0->shape(), "where"), b0->shape(), "where");
+  DType ct = result_type({a0, b0});
+  Device dev = common_device("where", {cond, a0, b0});
+  Tensor a = to_dtype(on_device(a0, dev), ct);
+  Tensor b = to_dtype(on_device(b0, dev), ct);
+  Tensor c = on_device(cond, dev);
+  Tensor out = empty(shape, ct, dev);
+  where_kernel[dev](out, c, a, b);
+  if (any_requires_grad({&a0, &b0})) {
+    SavedTensor sc(c, false);
+    record("WhereBackward", {a0, b0}, {out}, [sc](const std::vector<Tensor>& g, const Node& n) {
+      Tensor cv = sc.unpack(n);
+      Tensor zero = wrap_scalar(0.0, g[0]->dtype());
+      Tensor ga, gb;
+      if (n.needs_input_grad(0)) ga = where(cv, g[0], zero);
+      if (n.needs_input_grad(1)) gb = where(cv, zero, g[0]);
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+// ---- in place -------------------------------------------------------------------------------
+namespace {
+
+Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b, double alpha, const char* name) {
+  const bool grad = any_requires_grad({&a, &b});
+  if (grad) check_inplace(a, name);
+  Shape shape = broadcast_shapes(a->shape(), b->shape(), name);
+  DL_CHECK(shape == a->shape(), ValueError, name, ": output of shape ", shape_str(a->shape()),
+           " does not match the broadcast shape ", shape_str(shape), " (other is ", shape_str(b->shape()), ")");
+  DType ct = result_type({a, b});
+  if (op == BinaryOp::Div && !is_floating(ct)) ct = DType::Float32;
+  DL_CHECK(!(is_floating(ct) && !is_floating(a->dtype())) && !(ct != DType::Bool && a->dtype() == DType::Bool),
+           TypeError, name, ": result type ", dtype_name(ct), " can't be cast to the output dtype ",
+           dtype_name(a->dtype()));
+  Tensor bb = alpha == 1.0 ? b : binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64));
+  Tensor bc = to_dtype(on_device(bb, a->device()), ct);
+  SavedTensor sa_before, sb;
+  if (grad && (op == BinaryOp::Mul || op == BinaryOp::Div)) {
+    // The gradient for b needs a's value before the write: keep a copy.
+    sa_before = SavedTensor(detach(clone(detach(a))), false);
+    sb = SavedTensor(b, false);
+  }
+  if (ct == a->dtype()) {
+    binary_kernel[a->device()](op, a, a, bc);
+  } else {
+    Tensor tmp = empty(a->shape(), ct, a->device());
+    binary_kernel[a->device()](op, tmp, to_dtype(a, ct), bc);
+    copy_(detach(a), tmp);
+  }
+  a->bump_version();
+  if (grad) {
+    BackwardFn fn;
+    if (op == BinaryOp::Add || op == BinaryOp::Sub) {
+      const double s = op == BinaryOp::Add ? alpha : -alpha;
+      fn = [s](const std::vector<Tensor>& g, const Node&) {
+        return std::vector<Tensor>{g[0], s == 1.0 ? g[0] : g[0] * s};
+      };
+    } else if (op == BinaryOp::Mul) {
+      fn = [sa_before, sb](const std::vector<Tensor>& g, const Node& n) {
+        Tensor ga, gb;
+        if (n.needs_input_grad(0)) ga = g[0] * sb.unpack(n);
+        if (n.needs_input_grad(1)) gb = g[0] * sa_before.unpack(n);
+        return std::vector<Tensor>{ga, gb};
+      };
+    } else {
+      fn = [sa_before, sb](const std::vector<Tensor>& g, const Node& n) {
+        Tensor bv = sb.unpack(n);
+        Tensor ga, gb;
+        if (n.needs_input_grad(0)) ga = g[0] / bv;
+        if (n.needs_input_grad(1)) gb = -(g[0] * sa_before.unpack(n)) / (bv * bv);
+        return std::vector<Tensor>{ga, gb};
+      };
+    }
+    auto node = std::make_shared<FunctionNode>(std::string(name) == "add_" ? "AddBackward" : name, std::move(fn));
+    std::vector<Tensor> ins{a, b};
+    node->next_edges = {a->requires_grad() ? gradient_edge(a) : Edge{}, b->requires_grad() ? gradient_edge(b) : Edge{}};
+    node->input_meta = {InputMeta{a->shape(), a->dtype()}, InputMeta{b->shape(), b->dtype()}};
+    rebase_history(a, node);
+  }
+  return a;
+}
+
+}  // namespace
+
+Tensor& add_(Tensor& a, const Tensor& b, double alpha) { return binary_inplace(BinaryOp::Add, a, b, alpha, "add_"); }
+Tensor& sub_(Tensor& a, const Tensor& b, double alpha) { return binary_inplace(BinaryOp::Sub, a, b, alpha, "sub_"); }
+Tensor& mul_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Mul, a, b, 1.0, "mul_"); }
+Tensor& div_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Div, a, b, 1.0, "div_"); }
+
+DL_REGISTER_OPS({"add", "binary", true}, {"sub", "binary", true}, {"mul", "binary", true}, {"div", "binary", true},
+                {"pow", "binary", true}, {"minimum", "binary", true}, {"maximum", "binary", true},
+                {"eq", "binary", false}, {"ne", "binary", false}, {"lt", "binary", false}, {"le", "binary", false},
+                {"gt", "binary", false}, {"ge", "binary", false}, {"logical_and", "binary", false},
+                {"logical_or", "binary", false}, {"logical_xor", "binary", false}, {"where", "binary", true},
+                {"add_", "binary", true}, {"sub_", "binary", true}, {"mul_", "binary", true}, {"div_", "binary", true});
+
+}  // namespace dlcore

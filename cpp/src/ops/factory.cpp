@@ -1,0 +1,158 @@
+// Factories (zeros, ones, full, arange, linspace, eye), the global generator and random
+// tensors, dropout.
+#include "ops/factory.h"
+
+#include <cmath>
+#include <mutex>
+
+#include "dlcore/autograd.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+DL_DEFINE_KERNEL(uniform_kernel);
+DL_DEFINE_KERNEL(normal_kernel);
+
+namespace {
+
+struct Generator {
+  std::mutex mu;
+  uint64_t seed = 67280421310721ull;
+  uint64_t offset = 0;
+  uint64_t next() {
+    std::lock_guard<std::mutex> g(mu);
+    return offset++;
+  }
+};
+Generator& generator() {
+  static Generator g;
+  return g;
+}
+
+void check_shape(const Shape& shape, const char* op) {
+  for (int64_t s : shape)
+    DL_CHECK(s >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
+}
+
+// Builds a tensor on the CPU with f(scalar_t* data) and moves it to `device`.
+template <typename F>
+Tensor host_built(const Shape& shape, DType dtype, Device device, const char* op, F f) {
+  Tensor t = empty(shape, dtype, Device{});
+  DL_DISPATCH_ALL_AND_HALF(dtype, op, [&] { f(t->data<scalar_t>()); });
+  return to_device(t, device);
+}
+
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  Generator& g = generator();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.seed = seed;
+  g.offset = 0;
+}
+
+uint64_t initial_seed() { return generator().seed; }
+
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  check_shape(shape, "full");
+  Tensor t = empty(shape, dtype, device);
+  fill_(t, value);
+  return t;
+}
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
+  DL_CHECK(step != 0, ValueError, "arange: step must be non-zero");
+  DL_CHECK((step > 0 && end >= start) || (step < 0 && end <= start), ValueError, "arange: upper bound ", end,
+           " and lower bound ", start, " inconsistent with step sign ", step);
+  const int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
+  return host_built({n}, dtype, device, "arange", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    for (int64_t i = 0; i < n; ++i) p[i] = convert<T>(start + static_cast<double>(i) * step);
+  });
+}
+
+Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device) {
+  DL_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  return host_built({steps}, dtype, device, "linspace", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    // Fill symmetrically from both ends, as PyTorch does, so the last value is exactly `end`.
+    const int64_t half = steps / 2;
+    for (int64_t i = 0; i < steps; ++i)
+      p[i] = convert<T>(i < half ? start + step * static_cast<double>(i)
+                                 : end - step * static_cast<double>(steps - 1 - i));
+  });
+}
+
+Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
+  if (m < 0) m = n;
+  DL_CHECK(n >= 0, ValueError, "eye: n must be non-negative, got ", n);
+  return host_built({n, m}, dtype, device, "eye", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    for (int64_t i = 0; i < n * m; ++i) p[i] = convert<T>(0.0);
+    for (int64_t i = 0; i < std::min(n, m); ++i) p[i * m + i] = convert<T>(1.0);
+  });
+}
+
+Tensor rand(const Shape& shape, DType dtype, Device device) {
+  check_shape(shape, "rand");
+  DL_CHECK(is_floating(dtype), TypeError, "rand: expected a floating dtype, got ", dtype_name(dtype));
+  Tensor t = empty(shape, dtype, device);
+  uniform_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
+  return t;
+}
+
+Tensor randn(const Shape& shape, DType dtype, Device device) {
+  check_shape(shape, "randn");
+  DL_CHECK(is_floating(dtype), TypeError, "randn: expected a floating dtype, got ", dtype_name(dtype));
+  Tensor t = empty(shape, dtype, device);
+  normal_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
+  return t;
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {
+  check_shape(shape, "randint");
+  DL_CHECK(high > low, ValueError, "randint: expected high > low, got low=", low, " high=", high);
+  // floor(low + u * (high - low)) with u in [0, 1) of 53 bits: uniform for ranges < 2^53.
+  Tensor u = rand(shape, DType::Float64, device);
+  Tensor v = add(mul(u, wrap_scalar(static_cast<double>(high - low), DType::Float64)),
+                 wrap_scalar(static_cast<double>(low), DType::Float64));
+  return to_dtype(v, dtype);  // truncation == floor here since v >= low and low + range stays exact
+}
+
+Tensor randperm(int64_t n, DType dtype, Device device) {
+  DL_CHECK(n >= 0, ValueError, "randperm: n must be non-negative, got ", n);
+  // Sort-free: rank by random keys is O(n log n); Fisher-Yates over Philox draws is O(n).
+  Tensor keys = rand({n}, DType::Float64, Device{});
+  const double* u = keys->data<double>();
+  std::vector<int64_t> perm(n);
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  for (int64_t i = n - 1; i > 0; --i) {
+    int64_t j = static_cast<int64_t>(u[i] * static_cast<double>(i + 1));
+    std::swap(perm[i], perm[j]);
+  }
+  return host_built({n}, dtype, device, "randperm", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    for (int64_t i = 0; i < n; ++i) p[i] = convert<T>(static_cast<double>(perm[i]));
+  });
+}
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+  DL_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0) return x;
+  if (p == 1) return mul(x, wrap_scalar(0.0, x->dtype()));
+  DL_CHECK(is_floating(x->dtype()), TypeError, "dropout: expected a floating tensor, got ", x->describe());
+  Tensor keep = ge(rand(x->shape(), x->dtype(), x->device()), wrap_scalar(p, DType::Float64));
+  Tensor scale = mul(to_dtype(keep, x->dtype()), wrap_scalar(1.0 / (1.0 - p), DType::Float64));
+  return mul(x, scale);
+}
+
+DL_REGISTER_OPS({"zeros", "factory", false}, {"ones", "factory", false}, {"full", "factory", false},
+                {"arange", "factory", false}, {"linspace", "factory", false}, {"eye", "factory", false},
+                {"rand", "random", false}, {"randn", "random", false}, {"randint", "random", false},
+                {"randperm", "random", false}, {"dropout", "random", true});
+
+}  // namespace dlcore

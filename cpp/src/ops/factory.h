@@ -1,0 +1,12 @@
+// Kernel slots for random tensors (cpu/factory.cpp, cuda/factory.cu). Both fill a
+// contiguous tensor from Philox with the given (seed, offset): see dlcore/philox.h.
+#pragma once
+
+#include "dlcore/dispatch.h"
+
+namespace dlcore {
+
+DL_DECLARE_KERNEL(uniform_kernel, void (*)(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset));
+DL_DECLARE_KERNEL(normal_kernel, void (*)(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset));
+
+}  // namespace dlcore

@@ -1,0 +1,201 @@
+// Elementwise unary ops and activations: dtype rules, dispatch and gradients.
+// Cheap derivatives are formulas over other ops; gelu/silu/softplus/elu use the fused
+// unary_backward kernel (one pass instead of four or five).
+#include "ops/unary.h"
+
+#include <cmath>
+#include <limits>
+
+#include "dlcore/autograd.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+DL_DEFINE_KERNEL(unary_kernel);
+DL_DEFINE_KERNEL(unary_backward_kernel);
+
+namespace {
+
+const char* unary_name(UnaryOp op) {
+  switch (op) {
+#define DLCORE_NAME(E, N, K) case UnaryOp::E: return N;
+    DLCORE_UNARY_OPS(DLCORE_NAME)
+#undef DLCORE_NAME
+  }
+  return "?";
+}
+
+Tensor unary_forward(UnaryOp op, const Tensor& x0, double p0 = 0, double p1 = 0) {
+  const UnaryKind kind = unary_kind(op);
+  Tensor x = x0;
+  DType out_dtype = x->dtype();
+  if (kind == UnaryKind::F && !is_floating(x->dtype())) x = to_dtype(x, DType::Float32);
+  if (kind == UnaryKind::F) out_dtype = x->dtype();
+  if (kind == UnaryKind::B) out_dtype = DType::Bool;
+  DL_CHECK(!(kind == UnaryKind::S && x->dtype() == DType::Bool), TypeError, unary_name(op),
+           ": not supported for bool tensors (", x->describe(), ")");
+  DL_CHECK(is_cpu_compute_type(x->dtype()) || !x->device().is_cpu(), TypeError, unary_name(op), ": ",
+           dtype_name(x->dtype()), " arithmetic is not supported on CPU (", x->describe(), "); convert with .float()");
+  Tensor out = empty(x->shape(), out_dtype, x->device());
+  unary_kernel[x->device()](op, out, x, p0, p1);
+  return out;
+}
+
+Tensor zeros_like_t(const Tensor& t) { return zeros(t->shape(), t->dtype(), t->device()); }
+
+// Records y = op(x) with grad_x = formula(g, x, y).
+template <typename F>
+void record_unary(const char* name, const Tensor& x, const Tensor& y, bool save_x, bool save_y, F formula) {
+  if (!any_requires_grad({&x})) return;
+  SavedTensor sx = save_x ? SavedTensor(x, false) : SavedTensor();
+  SavedTensor sy = save_y ? SavedTensor(y, true) : SavedTensor();
+  record(name, {x}, {y}, [sx, sy, formula](const std::vector<Tensor>& g, const Node& n) {
+    return std::vector<Tensor>{formula(g[0], sx.unpack(n), sy.unpack(n))};
+  });
+}
+
+Tensor fused_activation(UnaryOp op, const char* node_name, const Tensor& x, double p0 = 0, double p1 = 0) {
+  Tensor y = unary_forward(op, x, p0, p1);
+  record_unary(node_name, x, y, true, false, [op, p0, p1](const Tensor& g, const Tensor& xv, const Tensor&) {
+    Tensor gx = empty_like(xv);
+    Tensor gc = g->dtype() == xv->dtype() ? g : to_dtype(g, xv->dtype());
+    unary_backward_kernel[xv->device()](op, gx, gc, xv, p0, p1);
+    return gx;
+  });
+  return y;
+}
+
+Tensor s(double v, const Tensor& like) { return wrap_scalar(v, like->dtype()); }
+
+}  // namespace
+
+Tensor neg(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Neg, x);
+  record_unary("NegBackward", x, y, false, false, [](const Tensor& g, const Tensor&, const Tensor&) { return -g; });
+  return y;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Abs, x);
+  record_unary("AbsBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * sign(xv); });
+  return y;
+}
+
+Tensor sign(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Sign, x);
+  record_unary("SignBackward", x, y, false, false, [](const Tensor& g, const Tensor&, const Tensor&) { return zeros_like_t(g); });
+  return y;
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Exp, x);
+  record_unary("ExpBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * yv; });
+  return y;
+}
+
+Tensor log(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Log, x);
+  record_unary("LogBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / xv; });
+  return y;
+}
+
+Tensor log1p(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Log1p, x);
+  record_unary("Log1pBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv + 1.0); });
+  return y;
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Sqrt, x);
+  record_unary("SqrtBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g / (yv * 2.0); });
+  return y;
+}
+
+Tensor rsqrt(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Rsqrt, x);
+  record_unary("RsqrtBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * yv) * -0.5; });
+  return y;
+}
+
+Tensor sin(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Sin, x);
+  record_unary("SinBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * cos(xv); });
+  return y;
+}
+
+Tensor cos(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Cos, x);
+  record_unary("CosBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) { return -(g * sin(xv)); });
+  return y;
+}
+
+Tensor logical_not(const Tensor& x) { return unary_forward(UnaryOp::LogicalNot, x); }
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Sigmoid, x);
+  record_unary("SigmoidBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * (yv * -1.0 + 1.0)); });
+  return y;
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Tanh, x);
+  record_unary("TanhBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * -1.0 + 1.0); });
+  return y;
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::Relu, x);
+  record_unary("ReluBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) {
+    return where(gt(yv, s(0, yv)), g, s(0, g));
+  });
+  return y;
+}
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  Tensor y = unary_forward(UnaryOp::LeakyRelu, x, slope);
+  record_unary("LeakyReluBackward", x, y, true, false, [slope](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return where(gt(xv, s(0, xv)), g, g * slope);
+  });
+  return y;
+}
+
+Tensor gelu(const Tensor& x, bool tanh_approx) {
+  return tanh_approx ? fused_activation(UnaryOp::GeluTanh, "GeluBackward", x)
+                     : fused_activation(UnaryOp::Gelu, "GeluBackward", x);
+}
+Tensor silu(const Tensor& x) { return fused_activation(UnaryOp::Silu, "SiluBackward", x); }
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  DL_CHECK(beta != 0, ValueError, "softplus: beta must be non-zero");
+  return fused_activation(UnaryOp::Softplus, "SoftplusBackward", x, beta, threshold);
+}
+Tensor elu(const Tensor& x, double alpha) { return fused_activation(UnaryOp::Elu, "EluBackward", x, alpha); }
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  DL_CHECK(min || max, ValueError, "clamp: at least one of min and max must be given");
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lo = min ? *min : -inf, hi = max ? *max : inf;
+  Tensor xx = x;
+  // A float bound on an integer tensor promotes like PyTorch (int tensor clamped to 0.5 is float).
+  if (!is_floating(x->dtype()) && ((min && *min != std::floor(*min)) || (max && *max != std::floor(*max))))
+    xx = to_dtype(x, DType::Float32);
+  Tensor y = unary_forward(UnaryOp::Clamp, xx, lo, hi);
+  record_unary("ClampBackward", xx, y, true, false, [lo, hi](const Tensor& g, const Tensor& xv, const Tensor&) {
+    Tensor inside = logical_and(ge(xv, s(lo, xv)), le(xv, s(hi, xv)));
+    return where(inside, g, s(0, g));
+  });
+  return y;
+}
+
+DL_REGISTER_OPS({"neg", "unary", true}, {"abs", "unary", true}, {"sign", "unary", true}, {"exp", "unary", true},
+                {"log", "unary", true}, {"log1p", "unary", true}, {"sqrt", "unary", true}, {"rsqrt", "unary", true},
+                {"sin", "unary", true}, {"cos", "unary", true}, {"logical_not", "unary", false},
+                {"sigmoid", "activation", true}, {"tanh", "activation", true}, {"relu", "activation", true},
+                {"leaky_relu", "activation", true}, {"gelu", "activation", true}, {"silu", "activation", true},
+                {"softplus", "activation", true}, {"elu", "activation", true}, {"clamp", "unary", true});
+
+}  // namespace dlcore

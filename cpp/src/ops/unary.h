@@ -1,0 +1,58 @@
+// Elementwise unary ops and activations: the op list and kernel slots
+// (cpu/unary.cpp, cuda/unary.cu).
+#pragma once
+
+#include "dlcore/dispatch.h"
+
+namespace dlcore {
+
+// X(enum, name, kind): kind F = float-valued (integer inputs give float32),
+// S = same dtype as the input, B = bool result.
+#define DLCORE_UNARY_OPS(X)      \
+  X(Neg, "neg", S)               \
+  X(Abs, "abs", S)               \
+  X(Sign, "sign", S)             \
+  X(Exp, "exp", F)               \
+  X(Log, "log", F)               \
+  X(Log1p, "log1p", F)           \
+  X(Sqrt, "sqrt", F)             \
+  X(Rsqrt, "rsqrt", F)           \
+  X(Sin, "sin", F)               \
+  X(Cos, "cos", F)               \
+  X(LogicalNot, "logical_not", B) \
+  X(Sigmoid, "sigmoid", F)       \
+  X(Tanh, "tanh", F)             \
+  X(Relu, "relu", S)             \
+  X(LeakyRelu, "leaky_relu", S)  \
+  X(Gelu, "gelu", F)             \
+  X(GeluTanh, "gelu_tanh", F)    \
+  X(Silu, "silu", F)             \
+  X(Softplus, "softplus", F)     \
+  X(Elu, "elu", F)               \
+  X(Clamp, "clamp", S)
+
+enum class UnaryOp : int {
+#define DLCORE_ENUM(E, N, K) E,
+  DLCORE_UNARY_OPS(DLCORE_ENUM)
+#undef DLCORE_ENUM
+};
+
+enum class UnaryKind { F, S, B };
+inline UnaryKind unary_kind(UnaryOp op) {
+  switch (op) {
+#define DLCORE_KIND(E, N, K) case UnaryOp::E: return UnaryKind::K;
+    DLCORE_UNARY_OPS(DLCORE_KIND)
+#undef DLCORE_KIND
+  }
+  return UnaryKind::S;
+}
+
+// out = f(x; p0, p1). Parameters: leaky_relu (slope), softplus (beta, threshold),
+// elu (alpha), clamp (min, max; +-inf when absent).
+DL_DECLARE_KERNEL(unary_kernel, void (*)(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1));
+// grad_x = grad * f'(x) in one pass, for the activations whose derivative would take
+// several ops as a formula (gelu, gelu_tanh, silu, softplus, elu).
+DL_DECLARE_KERNEL(unary_backward_kernel,
+                  void (*)(UnaryOp op, const Tensor& grad_x, const Tensor& grad, const Tensor& x, double p0, double p1));
+
+}  // namespace dlcore
