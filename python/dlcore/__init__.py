@@ -1,11 +1,19 @@
-"""dlcore: tensors, autograd and neural-network building blocks on a C++ core."""
+"""dlcore: tensors, autograd and neural-network building blocks on a C++ core.
+
+The heavy lifting (tensors, ops, the autograd engine, kernels) is in the extension module
+``dlcore._C``; this package re-exports it with PyTorch's names and adds the Python-only
+conveniences (printing, creation helpers, context managers).
+"""
 import os as _os
+
+# Note [Threads on shared cores]: idle OpenMP workers spin only briefly before sleeping,
+# since the cores are shared with other processes. Read when the OpenMP runtime starts.
+_os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 if _os.environ.get("DLCORE_EXT_DIR"):
     # A development build outside the package (tools/devbuild.sh).
-    import importlib.machinery as _mach
-    import importlib.util as _util
     import glob as _glob
+    import importlib.util as _util
     import sys as _sys
 
     _path = _glob.glob(_os.path.join(_os.environ["DLCORE_EXT_DIR"], "_C*.so"))[0]
@@ -15,3 +23,40 @@ if _os.environ.get("DLCORE_EXT_DIR"):
     _spec.loader.exec_module(_C)
 else:
     from . import _C
+
+from ._C import Tensor, dtype, device  # noqa: E402
+
+# dtypes, with PyTorch's aliases
+float32 = float = dtype.float32
+float64 = double = dtype.float64
+float16 = half = dtype.float16
+bfloat16 = dtype.bfloat16
+int64 = long = dtype.int64
+int32 = int = dtype.int32
+bool = dtype.bool  # noqa: A001  (shadows the builtin inside this namespace only, as torch does)
+
+
+def _export_c_functions():
+    g = globals()
+    for name in dir(_C):
+        if name.startswith("_") or name in g:
+            continue
+        g[name] = getattr(_C, name)
+
+
+_export_c_functions()
+
+from . import autograd  # noqa: E402
+from ._tensor import (  # noqa: E402
+    arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint,
+    randn, randn_like, randperm, tensor, zeros, zeros_like, as_tensor, is_tensor, numel,
+)
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+
+try:
+    from ._interop import from_dlpack, from_numpy  # noqa: E402,F401
+except ImportError:  # pragma: no cover - present in every build
+    pass
+from . import cuda  # noqa: E402,F401
+
+__version__ = "0.1.0"

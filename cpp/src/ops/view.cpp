@@ -36,7 +36,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const Tensor& t, const char
 bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape& out) {
   const int64_t numel = shape_numel(shape);
   out.assign(new_shape.size(), 0);
-  if (numel == 0) {
+  if (numel == 0 || shape.empty()) {
     out = contiguous_strides(new_shape);
     return true;
   }

@@ -1,0 +1,175 @@
+"""Autograd from Python: backward, grad, grad-mode context managers and gradcheck.
+
+The graph walk itself runs in C++ (cpp/src/autograd/engine.cpp); these are thin wrappers.
+"""
+import functools
+
+import numpy as np
+
+from . import _C
+
+__all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+           "is_grad_enabled", "gradcheck"]
+
+is_grad_enabled = _C.is_grad_enabled
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    if isinstance(x, _C.Tensor):
+        return [x]
+    return list(x)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulates d(tensors)/d(leaf) into each leaf's ``.grad``."""
+    roots = _as_list(tensors)
+    grads = _as_list(grad_tensors) or [None] * len(roots)
+    if len(grads) != len(roots):
+        raise ValueError(f"backward: got {len(roots)} tensors but {len(grads)} gradients")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        _C._run_backward(roots, grads, retain_graph, create_graph, [], False)
+        return
+    # Only the given inputs accumulate: compute their gradients, then add them in.
+    ins = _as_list(inputs)
+    results = _C._run_backward(roots, grads, retain_graph, create_graph, ins, True)
+    with no_grad():
+        for t, g in zip(ins, results):
+            if g is None:
+                continue
+            t.grad = g if t.grad is None else t.grad + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Returns the gradients of ``outputs`` with respect to ``inputs`` (leaves' ``.grad`` untouched)."""
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    gos = _as_list(grad_outputs) or [None] * len(outs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    return tuple(_C._run_backward(outs, gos, retain_graph, create_graph, ins, allow_unused))
+
+
+class _GradMode:
+    """Base of the grad-mode context managers; also usable as a decorator."""
+
+    _mode = True
+
+    def __enter__(self):
+        self._prev = _C.is_grad_enabled()
+        _C._set_grad_enabled(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _C._set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Operations inside record no graph (saves memory in evaluation)."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enables recording inside a ``no_grad`` region."""
+
+    _mode = True
+
+
+inference_mode = no_grad
+
+
+class set_grad_enabled(_GradMode):
+    """Sets grad mode on or off; works as a function call, a context manager or a decorator."""
+
+    def __init__(self, mode):
+        self._mode = bool(mode)
+        self._prev = _C.is_grad_enabled()
+        _C._set_grad_enabled(self._mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        mode = self._mode
+        _C._set_grad_enabled(self._prev)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _flat_outputs(out):
+    if isinstance(out, _C.Tensor):
+        return [out]
+    return [o for o in out if isinstance(o, _C.Tensor)]
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """Compares autograd's gradients with central finite differences, in float64.
+
+    Every floating input that requires grad is perturbed element by element; every floating
+    output element's gradient row is checked. Returns True or raises (or returns False).
+    """
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, _C.Tensor) and x.requires_grad]
+    for i in diff:
+        if inputs[i].dtype != _C.dtype.float64:
+            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 inputs")
+
+    def evaluate(args):
+        with no_grad():
+            return [o.detach().numpy().astype(np.float64).copy() for o in _flat_outputs(fn(*args))
+                    if o.dtype.is_floating_point]
+
+    outs = [o for o in _flat_outputs(fn(*inputs)) if o.dtype.is_floating_point and o.requires_grad]
+    base = evaluate(inputs)
+    for i in diff:
+        x = inputs[i]
+        x_np = x.detach().numpy()
+        # numerical: d out / d x[j] for every j
+        numeric = []
+        flat = x_np.reshape(-1)
+        for j in range(flat.size):
+            orig = flat[j]
+            flat[j] = orig + eps
+            plus = evaluate(inputs)
+            flat[j] = orig - eps
+            minus = evaluate(inputs)
+            flat[j] = orig
+            numeric.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
+        # analytical: one vector-Jacobian product per output element
+        for k, out in enumerate(outs):
+            n_out = base[k].size
+            for e in range(n_out):
+                seed = np.zeros(n_out)
+                seed[e] = 1.0
+                from ._tensor import tensor as _tensor
+                g = _tensor(seed.reshape(base[k].shape), dtype=out.dtype)
+                (ga,) = grad([out], [x], [g], retain_graph=True, allow_unused=True)
+                ga = np.zeros(x_np.shape) if ga is None else ga.numpy().astype(np.float64)
+                for j in range(flat.size):
+                    num = numeric[j][k].reshape(-1)[e]
+                    ana = ga.reshape(-1)[j]
+                    if not abs(num - ana) <= atol + rtol * abs(num):
+                        msg = (f"gradcheck: mismatch for input {i} element {j}, output {k} element {e}: "
+                               f"numerical {num!r} vs analytical {ana!r}")
+                        if raise_exception:
+                            raise AssertionError(msg)
+                        return False
+    return True

@@ -1,0 +1,102 @@
+"""Generic checks over every row of the op table (see tests/optable.py)."""
+import importlib
+import pkgutil
+import re
+
+import numpy as np
+import pytest
+
+import dlcore
+import rows as rows_pkg
+from optable import DEFAULT_TOL, as_numpy, outputs_of, to_dlcore, to_numpy_ref
+
+
+def _collect():
+    rows = []
+    for mod in pkgutil.iter_modules(rows_pkg.__path__):
+        rows.extend(importlib.import_module(f"rows.{mod.name}").ROWS)
+    return rows
+
+
+ROWS = _collect()
+FORWARD = [(r, d) for r in ROWS if r.ref is not None for d in r.dtypes]
+GRAD = [r for r in ROWS if r.grad]
+ERRORS = [(r, i) for r in ROWS for i in range(len(r.errors))]
+
+
+def _samples(row):
+    return row.samples(np.random.default_rng(abs(hash(row.key)) % (2**32)))
+
+
+def _compare(row, got, want, dtype, ctx):
+    got, want = outputs_of(got), outputs_of(want)
+    assert len(got) == len(want), f"{row.key}: {len(got)} outputs, reference has {len(want)} ({ctx})"
+    rtol, atol = row.tolerance(dtype)
+    for g, w in zip(got, want):
+        g_np, w_np = as_numpy(g), np.asarray(w)
+        assert g_np.shape == w_np.shape, f"{row.key}: shape {g_np.shape} vs reference {w_np.shape} ({ctx})"
+        if w_np.dtype.kind == "f" or g_np.dtype.kind == "f":
+            np.testing.assert_allclose(g_np.astype(np.float64), w_np.astype(np.float64), rtol=rtol, atol=atol,
+                                       equal_nan=True, err_msg=f"{row.key} ({ctx})")
+        else:
+            np.testing.assert_array_equal(g_np, w_np, err_msg=f"{row.key} ({ctx})")
+
+
+@pytest.mark.parametrize("row,dtype", FORWARD, ids=[f"{r.key}-{d}" for r, d in FORWARD])
+def test_forward(row, dtype):
+    for i, sample in enumerate(_samples(row)):
+        got = row.op(*[to_dlcore(a, dtype) for a in sample])
+        want = row.ref(*[to_numpy_ref(a, dtype) for a in sample])
+        _compare(row, got, want, dtype, f"sample {i}, {dtype}")
+
+
+NONCONTIG = [r for r in ROWS if r.noncontig and r.ref is not None]
+
+
+@pytest.mark.parametrize("row", NONCONTIG, ids=[r.key for r in NONCONTIG])
+def test_noncontiguous(row):
+    dtype = "float64" if "float64" in row.dtypes else row.dtypes[0]
+    for i, sample in enumerate(_samples(row)):
+        got = row.op(*[to_dlcore(a, dtype, noncontig=True) for a in sample])
+        want = row.ref(*[to_numpy_ref(a, dtype) for a in sample])
+        _compare(row, got, want, dtype, f"sample {i}, non-contiguous")
+
+
+@pytest.mark.parametrize("row", GRAD, ids=[r.key for r in GRAD])
+def test_gradcheck(row):
+    checked = 0
+    for sample in _samples(row):
+        args = [to_dlcore(a, "float64", requires_grad=True) for a in sample]
+        if not any(isinstance(a, dlcore.Tensor) and a.requires_grad for a in args):
+            continue
+        assert dlcore.autograd.gradcheck(row.op, args, eps=1e-6, atol=1e-5, rtol=1e-4)
+        checked += 1
+    assert checked, f"{row.key}: no sample had a differentiable input"
+
+
+@pytest.mark.parametrize("row,i", ERRORS, ids=[f"{r.key}-{i}" for r, i in ERRORS])
+def test_bad_input(row, i):
+    case = row.errors[i]
+    with pytest.raises(case.exc, match=case.match):
+        case.call(dlcore)
+
+
+def test_every_registered_op_has_a_row():
+    covered = {r.name for r in ROWS}
+    missing = sorted(name for name, _family, _diff in dlcore._C._registered_ops() if name not in covered)
+    assert not missing, f"ops without an op-table row: {missing}"
+
+
+def test_every_differentiable_op_is_gradchecked():
+    checked = {r.name for r in ROWS if r.grad}
+    missing = sorted(name for name, _f, diff in dlcore._C._registered_ops() if diff and name not in checked)
+    assert not missing, f"differentiable ops without a gradcheck row: {missing}"
+
+
+def test_every_family_has_a_bad_input_row():
+    fams = {}
+    for name, family, _ in dlcore._C._registered_ops():
+        fams.setdefault(family, set()).add(name)
+    with_errors = {r.name for r in ROWS if r.errors}
+    missing = sorted(f for f, names in fams.items() if not names & with_errors)
+    assert not missing, f"op families without a bad-input row: {missing}"
