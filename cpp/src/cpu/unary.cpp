@@ -19,6 +19,10 @@ template <typename T> T exp_t(T x) {
   if constexpr (std::is_same_v<T, float>) return fast_expf(x);
   else return std::exp(x);
 }
+template <typename T> T tanh_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
+  else return std::tanh(x);
+}
 template <typename T> T one_plus_erf_t(T z) {
   if constexpr (std::is_same_v<T, float>) return one_plus_erf(z);
   else return z < 0 ? std::erfc(-z) : 1 + std::erf(z);
@@ -39,7 +43,7 @@ void float_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
     case UnaryOp::Sin: return unary_loop<T, T>(it, [](T x) { return std::sin(x); }, kCostly);
     case UnaryOp::Cos: return unary_loop<T, T>(it, [](T x) { return std::cos(x); }, kCostly);
     case UnaryOp::Sigmoid: return unary_loop<T, T>(it, [](T x) { return T(1) / (T(1) + exp_t(-x)); }, kCostly);
-    case UnaryOp::Tanh: return unary_loop<T, T>(it, [](T x) { return std::tanh(x); }, kCostly);
+    case UnaryOp::Tanh: return unary_loop<T, T>(it, [](T x) { return tanh_t(x); }, kCostly);
     case UnaryOp::Gelu:
       return unary_loop<T, T>(it, [](T x) { return T(0.5) * x * one_plus_erf_t(x * T(kSqrt1_2)); }, kCostly);
     case UnaryOp::GeluTanh:
