@@ -8,10 +8,13 @@
 
 #include "cpu/loops.h"
 
+// Forced inline: a call left in a loop body would stop its vectorisation.
+#define DL_VEC_INLINE inline __attribute__((always_inline))
+
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
 
-inline float fast_expf(float x) {
+DL_VEC_INLINE float fast_expf(float x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2/2, exp(r) by a degree-7 polynomial.
   // 2^n is applied as two factors so that results in the subnormal range and overflow to
   // infinity come out right without branches.
@@ -40,7 +43,7 @@ inline float fast_expf(float x) {
 
 // tanh: an odd Taylor polynomial near 0 (where 1 - 2/(e^2x + 1) would cancel), else that
 // formula; relative error < 5e-7 everywhere.
-inline float fast_tanhf(float x) {
+DL_VEC_INLINE float fast_tanhf(float x) {
   float a = std::fabs(x);
   float x2 = x * x;
   float p = -1382.0f / 155925.0f;  // x^11 .. x^3 coefficients of tanh's series, Horner form
@@ -55,7 +58,7 @@ inline float fast_tanhf(float x) {
 }
 
 // erfc(|z|) with relative error < 1.2e-7 (a Chebyshev-fitted exponent, Press et al.).
-inline float erfc_abs(float z) {
+DL_VEC_INLINE float erfc_abs(float z) {
   float a = std::fabs(z);
   float t = 1.0f / (1.0f + 0.5f * a);
   float q = -a * a - 1.26551223f +
@@ -65,7 +68,7 @@ inline float erfc_abs(float z) {
 }
 
 // 1 + erf(z), accurate in relative terms also where it is tiny (z << 0).
-inline float one_plus_erf(float z) {
+DL_VEC_INLINE float one_plus_erf(float z) {
   float c = erfc_abs(z);
   return z < 0.0f ? c : 2.0f - c;
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with an NVIDIA GPU (H100/H200 with nvcc, PyTorch and no network),
+#   1. builds the extension with CUDA kernels for the GPU present (build/gpu, not installed),
+#   2. runs every test marked `cuda` (pytest -m cuda),
+#   3. times dlcore's CUDA kernels against PyTorch on the same GPU (bench/gpu/bench_kernels.py).
+# Logs and the benchmark table go to $OUT when it is set. Takes about 2-5 minutes.
+#
+#   bench/gpu/check.sh                       # from anywhere in the repository
+#   DLCORE_CUDA_ARCH=90 bench/gpu/check.sh   # another architecture list than "native"
+#   CHECK_SKIP_BENCH=1 bench/gpu/check.sh    # build and test only
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+out=${OUT:-}
+[ -n "$out" ] && mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+# `tee` into $OUT when it is set, else just print.
+keep() { if [ -n "$out" ]; then tee "$out/$1"; else cat; fi; }
+section() { printf '\n==== %s ====\n' "$*"; }
+status=0
+
+section "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"
+nvcc --version | tail -n 2
+python3 -c 'import sys, torch; print("python", sys.version.split()[0], "| torch", torch.__version__, "| cuda", torch.version.cuda, "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "torch sees no GPU")'
+
+section "build (CUDA architectures: ${DLCORE_CUDA_ARCH:-native})"
+build=build/gpu
+start=$(date +%s)
+{
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDLCORE_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="${DLCORE_CUDA_ARCH:-native}" \
+    -Dpybind11_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
+    -DPython_EXECUTABLE="$(command -v python3)" &&
+  ninja -C "$build" -j "$(nproc)" _C
+} 2>&1 | keep build.log
+build_rc=${PIPESTATUS[0]}
+echo "build: exit $build_rc in $(( $(date +%s) - start )) s"
+if [ "$build_rc" -ne 0 ]; then
+  echo "check: the build failed; see the log above"
+  exit 1
+fi
+[ -n "$out" ] && echo "build: $(grep -ci 'warning' "$out/build.log" || true) lines mention a warning"
+
+export DLCORE_EXT_DIR=$build
+export PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
+python3 -c 'import dlcore; assert dlcore.cuda.is_available(), dlcore._C._cuda_unavailable_reason(); print("dlcore sees", dlcore.cuda.device_count(), "device(s):", dlcore.cuda.get_device_name())' || exit 1
+
+section "tests (pytest -m cuda)"
+start=$(date +%s)
+timeout 300 python3 -m pytest -q -m cuda -p no:cacheprovider -rfE tests 2>&1 | keep pytest.log
+test_rc=${PIPESTATUS[0]}
+echo "tests: exit $test_rc in $(( $(date +%s) - start )) s"
+[ "$test_rc" -ne 0 ] && status=1
+
+if [ -z "${CHECK_SKIP_BENCH:-}" ]; then
+  section "kernels vs PyTorch"
+  timeout 180 python3 bench/gpu/bench_kernels.py ${out:+--out "$out/bench_kernels.md"} || status=1
+fi
+exit $status

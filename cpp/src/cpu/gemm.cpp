@@ -1,0 +1,313 @@
+// CPU GEMM: C = alpha * A @ B + beta * C over a batch of strided matrices (Note [GEMM
+// operands] in ops/linalg.h). Compiled per CPU capability (Note [CPU capability variants]).
+//
+// Note [Blocked GEMM]
+// float32/float64 follow the structure of BLIS (Van Zee & van de Geijn, "BLIS: A Framework
+// for Rapidly Instantiating BLAS Functionality"):
+//
+//   for jc over n in steps of NC                        B block  KC x NC   (L3)
+//     for pc over k in steps of KC:  pack B[pc:, jc:] into NR-wide panels
+//       for ic over m in steps of MC:  pack A[ic:, pc:] into MR-tall panels
+//                                                       A block  MC x KC   (L2)
+//         for jr over the block's columns in steps of NR
+//           for ir over the block's rows in steps of MR
+//             C tile (MR x NR) (+)= A panel (MR x KC) @ B panel (KC x NR)   (registers)
+//
+// Packing copies each block into the order the micro-kernel reads it, so the micro-kernel
+// only ever streams contiguous memory whatever the operands' strides (a transposed view
+// costs no more than a contiguous one). Edge panels are zero-padded: the micro-kernel
+// always computes a full MR x NR tile and only the store clips it to the matrix. beta is
+// applied by the first k block; later k blocks add to C.
+//
+// Integer matmul uses the plain loops of gemm_reference, which is also the definition the
+// blocked path must match.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <numeric>
+
+#include "cpu/loops.h"
+#include "ops/linalg.h"
+
+namespace dlcore {
+inline namespace CPU_CAPABILITY {
+namespace {
+
+// ---- reference ------------------------------------------------------------------------------
+
+template <typename T>
+T element(const GemmMatrix& x, int64_t b, int64_t i, int64_t j) {
+  return static_cast<const T*>(x.data)[b * x.batch_stride + i * x.row_stride + j * x.col_stride];
+}
+
+// Plain loops: C[b](i, j) = alpha * sum_p A[b](i, p) * B[b](p, j) + beta * C[b](i, j).
+template <typename T>
+void gemm_reference(const GemmArgs& g) {
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const int64_t rows = g.batch * g.m;
+  parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(g.n * g.k, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.m, i = r % g.m;
+      for (int64_t j = 0; j < g.n; ++j) {
+        T acc = 0;
+        for (int64_t p = 0; p < g.k; ++p) acc += element<T>(g.a, b, i, p) * element<T>(g.b, b, p, j);
+        T& c = static_cast<T*>(g.c.data)[b * g.c.batch_stride + i * g.c.row_stride + j * g.c.col_stride];
+        c = beta == T(0) ? alpha * acc : alpha * acc + beta * c;
+      }
+    }
+  });
+}
+
+// ---- tiles ------------------------------------------------------------------------------
+
+// GCC vector extensions: one register of the target ISA (AVX: 256 bits, baseline SSE2: 128).
+#if defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+typedef float VecF __attribute__((vector_size(kVecBytes)));
+typedef double VecD __attribute__((vector_size(kVecBytes)));
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { using type = VecF; };
+template <> struct VecOf<double> { using type = VecD; };
+
+// The micro-tile is MR rows x NV vectors: 12 accumulator registers plus NV for the B row
+// and one broadcast fit the 16 vector registers of AVX2 and SSE2.
+// float: 6 x 16 (AVX2) or 6 x 8 (SSE2); double: 6 x 8 or 6 x 4.
+template <typename T>
+struct Tiles {
+  using Vec = typename VecOf<T>::type;
+  static constexpr int kLanes = kVecBytes / static_cast<int>(sizeof(T));
+  static constexpr int MR = 6;
+  static constexpr int NV = 2;
+  static constexpr int NR = NV * kLanes;
+  // Cache blocks: an MR x KC A panel and a KC x NR B panel share L1 (48 KiB here), the
+  // MC x KC A block (192 KiB) stays in L2, the KC x NC B block (4 MiB) in L3.
+  static constexpr int64_t KC = 256;
+  static constexpr int64_t MC = sizeof(T) == 4 ? 192 : 96;   // multiples of MR
+  static constexpr int64_t NC = sizeof(T) == 4 ? 4096 : 2048;  // multiples of NR
+};
+
+constexpr int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// ---- packing --------------------------------------------------------------------------------
+
+// A block (mc x kc, strides rs/cs) -> MR-row panels. Panel q holds rows q*MR .. q*MR+MR-1
+// as a (kc, MR) row-major array: out[q*MR*kc + p*MR + r] = A(q*MR + r, p); rows >= mc are 0.
+template <typename T>
+void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) {
+  constexpr int MR = Tiles<T>::MR;
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, out += MR * kc) {
+    const int64_t mr = std::min<int64_t>(MR, mc - i0);
+    const T* src = a + i0 * rs;
+    if (mr == MR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int r = 0; r < MR; ++r) out[p * MR + r] = src[r * rs + p * cs];
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int r = 0; r < MR; ++r) out[p * MR + r] = r < mr ? src[r * rs + p * cs] : T(0);
+    }
+  }
+}
+
+// B block (kc x nc, strides rs/cs) -> NR-column panels. Panel q holds columns
+// q*NR .. q*NR+NR-1 as a (kc, NR) row-major array; columns >= nc are 0.
+template <typename T>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* out) {
+  constexpr int NR = Tiles<T>::NR;
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, out += NR * kc) {
+    const int64_t nr = std::min<int64_t>(NR, nc - j0);
+    const T* src = b + j0 * cs;
+    if (nr == NR && cs == 1) {
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(out + p * NR, src + p * rs, NR * sizeof(T));
+    } else if (nr == NR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int c = 0; c < NR; ++c) out[p * NR + c] = src[p * rs + c * cs];
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int c = 0; c < NR; ++c) out[p * NR + c] = c < nr ? src[p * rs + c * cs] : T(0);
+    }
+  }
+}
+
+// Per-thread packing buffers, kept between calls: reused memory is much faster to write
+// than freshly mapped pages.
+struct PackBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~PackBuffer() { std::free(ptr); }
+  template <typename T>
+  T* get(int64_t n) {
+    const size_t need = static_cast<size_t>(round_up(n * static_cast<int64_t>(sizeof(T)), 64));
+    if (need > bytes) {
+      std::free(ptr);
+      ptr = std::aligned_alloc(64, need);
+      bytes = ptr ? need : 0;
+      if (!ptr) throw std::bad_alloc();
+    }
+    return static_cast<T*>(ptr);
+  }
+};
+thread_local PackBuffer a_pack, b_pack;
+
+// ---- micro-kernel ---------------------------------------------------------------------------
+
+// ab (MR x NR, row-major) = sum over p < kc of a[p*MR + i] * b[p*NR + j]: kc rank-1 updates
+// of a tile held in registers. a: packed A panel (kc, MR); b: packed B panel (kc, NR).
+template <typename T>
+inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict ab) {
+  using Vec = typename Tiles<T>::Vec;
+  constexpr int MR = Tiles<T>::MR, NV = Tiles<T>::NV, NR = Tiles<T>::NR, L = Tiles<T>::kLanes;
+  Vec c[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) c[i][v] = Vec{};
+  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+    Vec bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * L, sizeof(Vec));
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+      for (int v = 0; v < NV; ++v) c[i][v] += ai * bv[v];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) std::memcpy(ab + i * NR + v * L, &c[i][v], sizeof(Vec));
+}
+
+// C tile (mr x nr, strides rs/cs) = alpha * ab + beta * C, with ab the MR x NR micro-tile.
+// beta == 0 does not read C.
+template <typename T>
+void store_tile(int64_t mr, int64_t nr, T alpha, const T* ab, T beta, T* c, int64_t rs, int64_t cs) {
+  constexpr int MR = Tiles<T>::MR, NR = Tiles<T>::NR;
+  if (mr == MR && nr == NR && cs == 1) {  // full tile, rows contiguous: vectorised
+    for (int i = 0; i < MR; ++i) {
+      T* row = c + i * rs;
+      if (beta == T(0)) {
+        for (int j = 0; j < NR; ++j) row[j] = alpha * ab[i * NR + j];
+      } else {
+        for (int j = 0; j < NR; ++j) row[j] = alpha * ab[i * NR + j] + beta * row[j];
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) {
+      T& x = c[i * rs + j * cs];
+      x = beta == T(0) ? alpha * ab[i * NR + j] : alpha * ab[i * NR + j] + beta * x;
+    }
+}
+
+// ---- blocked GEMM on one matrix -----------------------------------------------------------
+
+// One strided matrix: element (i, j) at data[i * rs + j * cs].
+template <typename T>
+struct Mat {
+  T* data;
+  int64_t rs, cs;
+  T* at(int64_t i, int64_t j) const { return data + i * rs + j * cs; }
+};
+
+// C (m x n) = alpha * A (m x k) @ B (k x n) + beta * C on this thread (Note [Blocked GEMM]).
+template <typename T>
+void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<const T> b, T beta, Mat<T> c) {
+  using Tl = Tiles<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  T* ap = a_pack.get<T>(round_up(std::min(Tl::MC, m), MR) * std::min(Tl::KC, k));
+  T* bp = b_pack.get<T>(round_up(std::min(Tl::NC, n), NR) * std::min(Tl::KC, k));
+  alignas(64) T ab[MR * NR];
+  for (int64_t jc = 0; jc < n; jc += Tl::NC) {
+    const int64_t nc = std::min(Tl::NC, n - jc);
+    for (int64_t pc = 0; pc < k; pc += Tl::KC) {
+      const int64_t kc = std::min(Tl::KC, k - pc);
+      pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
+      const T beta_k = pc == 0 ? beta : T(1);
+      for (int64_t ic = 0; ic < m; ic += Tl::MC) {
+        const int64_t mc = std::min(Tl::MC, m - ic);
+        pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
+            T* ct = c.at(ic + ir, jc + jr);
+            // C is read only after the kc-long loop: start fetching its rows now (C is too big
+            // for the caches once n grows, and the micro-kernel would wait on each row).
+            for (int64_t i = 0; i < mr; ++i) {
+              __builtin_prefetch(ct + i * c.rs, 1);
+              __builtin_prefetch(ct + i * c.rs + (nr - 1) * c.cs, 1);  // an unaligned row spans two lines
+            }
+            micro_kernel(kc, ap + ir * kc, bp + jr * kc, ab);
+            store_tile(mr, nr, alpha, ab, beta_k, ct, c.rs, c.cs);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- batched driver -------------------------------------------------------------------------
+
+// Note [GEMM threads]
+// Work is cut into batch * parts independent pieces, one serial gemm_blocked each, handed out
+// as contiguous runs by parallel_for (one run per thread, Note [Threads on shared cores]).
+// A batch with at least 8 matrices per thread is split by matrix only; otherwise every matrix
+// is cut into `parts` slabs of rows (or of columns when C is wide and short) so that the
+// piece count is a multiple of the thread count. Slabs are whole micro-tiles wide. Each piece
+// packs its own panels, so the threads share nothing but the read-only inputs.
+constexpr int64_t kParallelWork = int64_t(1) << 18;  // multiply-adds (a 64^3 product)
+
+template <typename T>
+void gemm_float(const GemmArgs& g) {
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const T* A = static_cast<const T*>(g.a.data);
+  const T* B = static_cast<const T*>(g.b.data);
+  T* C = static_cast<T*>(g.c.data);
+  if (g.k == 0) {  // an empty sum: C = beta * C
+    for (int64_t bi = 0; bi < g.batch; ++bi)
+      for (int64_t i = 0; i < g.m; ++i)
+        for (int64_t j = 0; j < g.n; ++j) {
+          T& x = C[bi * g.c.batch_stride + i * g.c.row_stride + j * g.c.col_stride];
+          x = beta == T(0) ? T(0) : beta * x;
+        }
+    return;
+  }
+  const int64_t work = g.batch * g.m * g.n * g.k;
+  const int64_t nt = work >= kParallelWork ? get_num_threads() : 1;
+  int64_t parts = 1;
+  if (nt > 1 && g.batch < 8 * nt) parts = nt / std::gcd(g.batch, nt);
+  const bool split_rows = g.m >= g.n;
+  const int64_t len = split_rows ? g.m : g.n;
+  const int64_t unit = split_rows ? Tiles<T>::MR : Tiles<T>::NR;
+  const int64_t slab = round_up((len + parts - 1) / parts, unit);
+  parallel_for(0, g.batch * parts, nt > 1 ? 1 : INT64_MAX, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bi = t / parts, s0 = (t % parts) * slab, s1 = std::min(len, s0 + slab);
+      if (s0 >= s1) continue;
+      const int64_t i0 = split_rows ? s0 : 0, m = split_rows ? s1 - s0 : g.m;
+      const int64_t j0 = split_rows ? 0 : s0, n = split_rows ? g.n : s1 - s0;
+      Mat<const T> a{A + bi * g.a.batch_stride + i0 * g.a.row_stride, g.a.row_stride, g.a.col_stride};
+      Mat<const T> b{B + bi * g.b.batch_stride + j0 * g.b.col_stride, g.b.row_stride, g.b.col_stride};
+      Mat<T> c{C + bi * g.c.batch_stride + i0 * g.c.row_stride + j0 * g.c.col_stride, g.c.row_stride,
+               g.c.col_stride};
+      gemm_blocked(m, n, g.k, alpha, a, b, beta, c);
+    }
+  });
+}
+
+void gemm_cpu(const GemmArgs& g) {
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
+  switch (g.dtype) {
+    case DType::Float32: return gemm_float<float>(g);
+    case DType::Float64: return gemm_float<double>(g);
+    case DType::Int32: return gemm_reference<int32_t>(g);
+    case DType::Int64: return gemm_reference<int64_t>(g);
+    default: break;
+  }
+  throw TypeError(str_cat("gemm: unsupported dtype ", dtype_name(g.dtype), " on CPU"));
+}
+
+}  // namespace
+}  // namespace CPU_CAPABILITY
+
+DL_REGISTER_CPU_KERNEL(gemm_kernel, gemm_cpu);
+
+}  // namespace dlcore

@@ -1,0 +1,128 @@
+// CUDA random fills from Philox (dlcore/philox.h); CPU reference: cpu/factory.cpp.
+//
+// out is contiguous. Element mapping, identical to the CPU's so the same seed gives the same
+// numbers on both devices: group g = i / lanes draws philox4x32(counter g, stream offset,
+// key seed); float32 uses 4 lanes (one 32-bit word each), float64 2 lanes (two words each).
+//   uniform: low + (high - low) * u, in double, then rounded to the dtype;
+//   normal: Box-Muller on word pairs, 1 - u1 keeps log's argument in (0, 1], in double.
+// float16/bfloat16 (CUDA only) take the float32 mapping and round the float32-mapped double.
+// Arithmetic uses __dmul_rn/__dadd_rn so nvcc cannot contract it into an FMA that the CPU
+// does not do: uniform is bit-identical to the CPU; normal's log/sin/cos are libdevice's,
+// within an ulp of glibc's in double, so float32 results agree to the last bit almost always.
+// Kernel: one thread per Philox group, grid-stride loop.
+#include "loops.cuh"
+#include "dlcore/philox.h"
+#include "ops/factory.h"
+
+namespace dlcore {
+namespace cuda {
+namespace {
+
+constexpr double kTwoPi = 6.283185307179586476925;
+
+// Lanes per Philox draw: 2 for float64 (53-bit uniforms from two words), 4 otherwise.
+template <typename T> constexpr int lanes_v = std::is_same_v<T, double> ? 2 : 4;
+
+__device__ __forceinline__ double affine(double a, double scale, double u) { return __dadd_rn(a, __dmul_rn(scale, u)); }
+
+template <typename T>
+__global__ void uniform_kernel_impl(T* out, int64_t n, double low, double high, uint64_t seed, uint64_t offset) {
+  constexpr int lanes = lanes_v<T>;
+  const int64_t groups = (n + lanes - 1) / lanes;
+  const double scale = high - low;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Philox4 r = philox4x32(static_cast<uint64_t>(g), offset, seed);
+#pragma unroll
+    for (int l = 0; l < lanes; ++l) {
+      const int64_t i = g * lanes + l;
+      if (i >= n) break;
+      const double u = lanes == 4 ? static_cast<double>(uniform_f32(r.v[l])) : uniform_f64(r.v[2 * l], r.v[2 * l + 1]);
+      out[i] = cast<T>(affine(low, scale, u));
+    }
+  }
+}
+
+template <typename T>
+__global__ void normal_kernel_impl(T* out, int64_t n, double mean, double std, uint64_t seed, uint64_t offset) {
+  constexpr int lanes = lanes_v<T>;
+  const int64_t groups = (n + lanes - 1) / lanes;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Philox4 r = philox4x32(static_cast<uint64_t>(g), offset, seed);
+    double z[4];
+    if constexpr (lanes == 4) {
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const double u1 = 1.0 - static_cast<double>(uniform_f32(r.v[2 * k]));
+        const double u2 = static_cast<double>(uniform_f32(r.v[2 * k + 1]));
+        const double rad = ::sqrt(-2.0 * ::log(u1));
+        const double angle = __dmul_rn(kTwoPi, u2);
+        z[2 * k] = __dmul_rn(rad, ::cos(angle));
+        z[2 * k + 1] = __dmul_rn(rad, ::sin(angle));
+      }
+    } else {
+      const double u1 = 1.0 - uniform_f64(r.v[0], r.v[1]);
+      const double u2 = uniform_f64(r.v[2], r.v[3]);
+      const double rad = ::sqrt(-2.0 * ::log(u1));
+      const double angle = __dmul_rn(kTwoPi, u2);
+      z[0] = __dmul_rn(rad, ::cos(angle));
+      z[1] = __dmul_rn(rad, ::sin(angle));
+    }
+#pragma unroll
+    for (int l = 0; l < lanes; ++l) {
+      const int64_t i = g * lanes + l;
+      if (i >= n) break;
+      out[i] = cast<T>(affine(mean, std, z[l]));
+    }
+  }
+}
+
+// Calls fn(T{}) with the device type of a floating dtype.
+template <typename Fn>
+void dispatch_floating(DType dtype, const char* op, Fn&& fn) {
+  switch (dtype) {
+    case DType::Float32: return fn(float{});
+    case DType::Float64: return fn(double{});
+    case DType::Float16: return fn(__half{});
+    case DType::BFloat16: return fn(__nv_bfloat16{});
+    default: break;
+  }
+  throw TypeError(str_cat(op, ": expected a floating dtype, got ", dtype_name(dtype)));
+}
+
+int64_t grid_for(int64_t n, int lanes) { return std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(ceil_div(n, lanes), kBlock))); }
+
+void uniform_cuda(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) {
+  DL_CHECK(out->is_contiguous(), RuntimeError, "uniform_kernel: expected a contiguous output, got ", out->describe());
+  const int64_t n = out->numel();
+  if (n == 0) return;
+  DeviceGuard guard(out->device().index);
+  dispatch_floating(out->dtype(), "uniform_", [&](auto tag) {
+    using T = decltype(tag);
+    uniform_kernel_impl<T><<<static_cast<unsigned>(grid_for(n, lanes_v<T>)), kBlock>>>(
+        static_cast<T*>(out->raw_data()), n, low, high, seed, offset);
+    DL_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void normal_cuda(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) {
+  DL_CHECK(out->is_contiguous(), RuntimeError, "normal_kernel: expected a contiguous output, got ", out->describe());
+  const int64_t n = out->numel();
+  if (n == 0) return;
+  DeviceGuard guard(out->device().index);
+  dispatch_floating(out->dtype(), "normal_", [&](auto tag) {
+    using T = decltype(tag);
+    normal_kernel_impl<T><<<static_cast<unsigned>(grid_for(n, lanes_v<T>)), kBlock>>>(
+        static_cast<T*>(out->raw_data()), n, mean, std, seed, offset);
+    DL_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace
+}  // namespace cuda
+
+DL_REGISTER_KERNEL(uniform_kernel, CUDA, cuda::uniform_cuda);
+DL_REGISTER_KERNEL(normal_kernel, CUDA, cuda::normal_cuda);
+
+}  // namespace dlcore
