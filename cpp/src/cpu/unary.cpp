@@ -15,15 +15,15 @@ namespace {
 constexpr int64_t kCheap = 32768;  // grain for memory-bound ops
 constexpr int64_t kCostly = 4096;  // grain for transcendental ops
 
-template <typename T> T exp_t(T x) {
+template <typename T> DL_VEC_INLINE T exp_t(T x) {
   if constexpr (std::is_same_v<T, float>) return fast_expf(x);
   else return std::exp(x);
 }
-template <typename T> T tanh_t(T x) {
+template <typename T> DL_VEC_INLINE T tanh_t(T x) {
   if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
   else return std::tanh(x);
 }
-template <typename T> T one_plus_erf_t(T z) {
+template <typename T> DL_VEC_INLINE T one_plus_erf_t(T z) {
   if constexpr (std::is_same_v<T, float>) return one_plus_erf(z);
   else return z < 0 ? std::erfc(-z) : 1 + std::erf(z);
 }
