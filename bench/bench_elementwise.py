@@ -7,30 +7,19 @@ add moves 3 x 64 MB, exp and gelu 2 x 64 MB. Medians of several repetitions, 2 t
 
     python bench/bench_elementwise.py
 """
-import platform
 import statistics
 import time
 
 import numpy as np
 
 import dlcore
+from benchutil import cpu_name  # noqa: E402
 import torch
 
 THREADS = 2
 N = 16 * 1024 * 1024
 REPS = 5
 ITERS = 6
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def median_seconds(fn):

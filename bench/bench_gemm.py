@@ -9,7 +9,6 @@ are set before numpy is imported).
 """
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,17 +29,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import dlcore  # noqa: E402
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from benchutil import cpu_name  # noqa: E402
 
 
 def blas_name():

@@ -9,26 +9,15 @@ Each figure is the median of several repetitions of many iterations, 2 threads.
 
     python bench/bench_overhead.py
 """
-import platform
 import statistics
 import time
 
 import dlcore
+from benchutil import cpu_name  # noqa: E402
 import torch
 
 THREADS = 2
 REPS = 7
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def median_us(fn, iters, reps=REPS):

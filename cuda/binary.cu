@@ -7,25 +7,13 @@
 //   vectorised contiguous version, strided version).
 // where_cuda(out, cond, a, b): cond bool; a, b, out one dtype. Only the element size
 //   matters, so it runs on 1/2/4/8-byte words.
+#include "dlcore/scalar_math.h"
 #include "loops.cuh"
 #include "ops/binary.h"
 
 namespace dlcore {
 namespace cuda {
 namespace {
-
-template <typename T>
-__device__ __forceinline__ T pow_int(T a, T b) {
-  // Integer power by squaring; negative exponents follow PyTorch (1/a truncated).
-  if (b < 0) return a == 1 ? T(1) : (a == -1 ? ((b & 1) ? T(-1) : T(1)) : T(0));
-  T r = 1;
-  while (b) {
-    if (b & 1) r *= a;
-    a *= a;
-    b >>= 1;
-  }
-  return r;
-}
 
 __device__ __forceinline__ float pow_(float a, float b) { return ::powf(a, b); }
 __device__ __forceinline__ double pow_(double a, double b) { return ::pow(a, b); }

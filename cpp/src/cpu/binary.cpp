@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cpu/loops.h"
+#include "dlcore/scalar_math.h"
 
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
@@ -17,15 +18,7 @@ T pow_scalar(T a, T b) {
   } else if constexpr (std::is_same_v<T, bool>) {
     return a || !b;
   } else {
-    // Integer power by squaring; negative exponents follow PyTorch (1/a truncated).
-    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
-    T r = 1;
-    while (b) {
-      if (b & 1) r *= a;
-      a *= a;
-      b >>= 1;
-    }
-    return r;
+    return pow_int(a, b);
   }
 }
 
