@@ -37,6 +37,11 @@ void bind_linalg(py::module_& m);
 void bind_shape(py::module_& m);
 void bind_interop(py::module_& m);
 void bind_cuda(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_norm(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_attention(py::module_& m);
 
 }  // namespace dlcore
 

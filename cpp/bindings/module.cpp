@@ -38,6 +38,11 @@ PYBIND11_MODULE(_C, m) {
   bind_shape(m);
   bind_interop(m);
   bind_cuda(m);
+  bind_conv(m);
+  bind_pool(m);
+  bind_norm(m);
+  bind_loss(m);
+  bind_attention(m);
 
   m.def("_registered_ops", [] {
     py::list out;

@@ -1,0 +1,7 @@
+#include "common.h"
+
+namespace dlcore {
+
+void bind_norm(py::module_& m) { (void)m; }
+
+}  // namespace dlcore
