@@ -227,3 +227,33 @@ def test_mixed_dtype_gradients_come_back_in_input_dtype():
     b = dlcore.ones(3, dtype=dlcore.float64, requires_grad=True)
     (a * b).sum().backward()
     assert a.grad.dtype == dlcore.float32 and b.grad.dtype == dlcore.float64
+
+
+@pytest.mark.parametrize("name", ["exp", "sigmoid", "tanh", "sqrt", "rsqrt", "softmax", "log_softmax"])
+def test_second_derivative_through_saved_outputs_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x_np = rng.uniform(0.5, 2.0, (3, 4))
+    w_np = rng.standard_normal((3, 4))
+
+    def run(lib, x, w):
+        f = {"softmax": lambda t: lib.softmax(t, 1), "log_softmax": lambda t: lib.log_softmax(t, 1)}.get(
+            name, getattr(lib, name))
+        y = (f(x) * w).sum()
+        (g,) = lib.autograd.grad(y, x, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), x)
+        return gg
+
+    x = dlcore.tensor(x_np, requires_grad=True)
+    xt = torch.tensor(x_np, requires_grad=True)
+    got = run(dlcore, x, dlcore.tensor(w_np)).numpy()
+    want = run(torch, xt, torch.tensor(w_np)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_double_backward_through_fused_kernels_raises():
+    x = leaf(5)
+    (g,) = dlcore.autograd.grad(dlcore.gelu(x).sum(), x, create_graph=False)
+    assert g.shape == (5,)
+    with pytest.raises(NotImplementedError, match="GeluBackward: double backward .* is not supported"):
+        dlcore.autograd.grad(dlcore.gelu(x).sum(), x, create_graph=True)

@@ -50,7 +50,7 @@ PYBIND11_MODULE(_C, m) {
     return out;
   });
   m.def("_kernel_coverage", [] { return kernel_coverage(); });
-  m.def("_cpu_capability", [] { return std::string(cpu_capability_selected("AVX2") ? "avx2" : "default"); });
+  m.def("_cpu_capability", [] { return std::string(active_cpu_capability()); });
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
 #ifdef DLCORE_WITH_CUDA

@@ -121,6 +121,11 @@ void check_inplace(const Tensor& t, const char* op);
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn fn);
 
+// For backward formulas that run a dedicated kernel whose result carries no history: under
+// create_graph (grad mode on during backward) that would be a silently wrong second
+// derivative, so it raises instead.
+void check_no_double_backward(const Node& node);
+
 // ---- engine ----------------------------------------------------------------------------------
 // Backward from `roots` seeded with `grad_roots` (one per root). If `inputs` is non-empty,
 // returns the gradients that reach them instead of accumulating into leaves' .grad.

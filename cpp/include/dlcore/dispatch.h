@@ -20,8 +20,10 @@ struct KernelSlotBase {
 // Every slot that has at least one kernel, for coverage reports.
 std::vector<std::pair<std::string, std::vector<std::string>>> kernel_coverage();
 void note_kernel(const char* slot, DeviceType t);
-// Which build of the capability-variant CPU kernels runs here: "DEFAULT" or "AVX2".
+// Which build of the capability-variant CPU kernels runs here: "DEFAULT", "AVX2" or "AVX512";
+// active_cpu_capability() names it in lower case.
 bool cpu_capability_selected(const char* capability);
+const char* active_cpu_capability();
 [[noreturn]] void missing_kernel(const char* slot, DeviceType t, const bool* present);
 
 template <typename Fn>

@@ -107,6 +107,11 @@ void set_requires_grad(const Tensor& t, bool on) {
   t->autograd_mut().requires_grad = on;
 }
 
+void check_no_double_backward(const Node& node) {
+  if (grad_enabled())
+    throw NotImplementedError(str_cat(node.name(), ": double backward (create_graph=True) is not supported"));
+}
+
 // ---- saved tensors ----------------------------------------------------------------------------
 SavedTensor::SavedTensor(const Tensor& t, bool is_output) : version_(t ? t->version() : 0) {
   if (!t) return;

@@ -46,21 +46,45 @@ OpRegistrar::OpRegistrar(std::initializer_list<OpInfo> ops) {
 }
 const std::vector<OpInfo>& registered_ops() { return op_table(); }
 
-bool cpu_capability_selected(const char* capability) {
-  static const bool use_avx2 = [] {
-    const char* env = std::getenv("DLCORE_CPU_CAPABILITY");
-    if (env && std::string(env) == "default") return false;
+// Note [CPU capability variants] (cpu/loops.h): the levels in increasing order. The chosen
+// level is the best one this CPU (and its OS: __builtin_cpu_supports checks that the vector
+// state is saved) supports, capped by DLCORE_CPU_CAPABILITY=default|avx2|avx512.
+namespace {
+constexpr const char* kCapabilityNames[] = {"DEFAULT", "AVX2", "AVX512"};
+constexpr const char* kCapabilityLower[] = {"default", "avx2", "avx512"};
+
+int hardware_capability() {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  __builtin_cpu_init();
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return 2;
+  return 1;
 #else
-    return false;
+  return 0;
 #endif
-  }();
-  return std::string(capability) == (use_avx2 ? "AVX2" : "DEFAULT");
 }
 
-const char* active_cpu_capability() { return cpu_capability_selected("AVX2") ? "avx2" : "default"; }
+int selected_capability() {
+  static const int level = [] {
+    int best = hardware_capability();
+    if (const char* env = std::getenv("DLCORE_CPU_CAPABILITY")) {
+      const std::string want(env);
+      for (int i = 0; i < 3; ++i)
+        if (want == kCapabilityLower[i]) best = std::min(best, i);
+    }
+    return best;
+  }();
+  return level;
+}
+}  // namespace
+
+bool cpu_capability_selected(const char* capability) {
+  return std::string(capability) == kCapabilityNames[selected_capability()];
+}
+
+const char* active_cpu_capability() { return kCapabilityLower[selected_capability()]; }
 
 int get_num_threads() {
 #ifdef _OPENMP

@@ -5,19 +5,27 @@
 // float32/float64 follow the structure of BLIS (Van Zee & van de Geijn, "BLIS: A Framework
 // for Rapidly Instantiating BLAS Functionality"):
 //
-//   for jc over n in steps of NC                        B block  KC x NC   (L3)
+//   for jc over n in steps of NC
 //     for pc over k in steps of KC:  pack B[pc:, jc:] into NR-wide panels
+//                                                       B block  KC x NC   (L2)
 //       for ic over m in steps of MC:  pack A[ic:, pc:] into MR-tall panels
-//                                                       A block  MC x KC   (L2)
-//         for jr over the block's columns in steps of NR
-//           for ir over the block's rows in steps of MR
+//                                                       A block  MC x KC   (L3)
+//         for ir over the block's rows in steps of MR   A panel  MR x KC   (L1)
+//           for jr over the block's columns in steps of NR
 //             C tile (MR x NR) (+)= A panel (MR x KC) @ B panel (KC x NR)   (registers)
+//
+// The micro-kernel broadcasts A and loads B as vectors, so the A panel is the operand that
+// is reread every step from L1 while B panels stream in from L2 (as in BLIS, whose
+// L1-resident panel is also the broadcast one). jr innermost keeps every line of the B
+// block in use once per MR rows, so the C tiles, which pass through L2 once per k block,
+// do not push it out.
 //
 // Packing copies each block into the order the micro-kernel reads it, so the micro-kernel
 // only ever streams contiguous memory whatever the operands' strides (a transposed view
 // costs no more than a contiguous one). Edge panels are zero-padded: the micro-kernel
-// always computes a full MR x NR tile and only the store clips it to the matrix. beta is
-// applied by the first k block; later k blocks add to C.
+// always computes NR columns (and MR rows, or the fewest even rows covering a last partial
+// tile) and only the store clips the tile to the matrix. beta is applied by the first k
+// block; later k blocks add to C.
 //
 // Integer matmul uses the plain loops of gemm_reference, which is also the definition the
 // blocked path must match.
@@ -26,9 +34,19 @@
 #include <cstring>
 #include <new>
 #include <numeric>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// GCC 12 reports the deliberately undefined pass-through operand of its AVX-512 shuffle
+// intrinsics as "may be used uninitialized" (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "cpu/loops.h"
 #include "ops/linalg.h"
+
+#define DL_GEMM_INLINE inline __attribute__((always_inline))
 
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
@@ -61,11 +79,17 @@ void gemm_reference(const GemmArgs& g) {
 
 // ---- tiles ------------------------------------------------------------------------------
 
-// GCC vector extensions: one register of the target ISA (AVX: 256 bits, baseline SSE2: 128).
-#if defined(__AVX__)
+// GCC vector extensions: one register of the target ISA (AVX-512: 512 bits, AVX: 256 bits,
+// baseline SSE2: 128).
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+constexpr int kVecRegs = 32;
+#elif defined(__AVX__)
 constexpr int kVecBytes = 32;
+constexpr int kVecRegs = 16;
 #else
 constexpr int kVecBytes = 16;
+constexpr int kVecRegs = 16;
 #endif
 typedef float VecF __attribute__((vector_size(kVecBytes)));
 typedef double VecD __attribute__((vector_size(kVecBytes)));
@@ -73,26 +97,80 @@ template <typename T> struct VecOf;
 template <> struct VecOf<float> { using type = VecF; };
 template <> struct VecOf<double> { using type = VecD; };
 
-// The micro-tile is MR rows x NV vectors: 12 accumulator registers plus NV for the B row
-// and one broadcast fit the 16 vector registers of AVX2 and SSE2.
-// float: 6 x 16 (AVX2) or 6 x 8 (SSE2); double: 6 x 8 or 6 x 4.
+// Note [GEMM tiles]
+// The micro-tile is MR rows x NV = 2 vectors: MR * NV accumulator registers plus NV for the
+// B row and one broadcast of A must fit the vector registers.
+//   AVX-512 (32 registers): MR = 14, 28 accumulators; float 14 x 32, double 14 x 16.
+//   AVX2 / SSE2 (16):       MR = 6, 12 accumulators;  float 6 x 16 / 6 x 8, double 6 x 8 / 6 x 4.
+// Cache blocks (Note [Blocked GEMM]), sized in bytes so that float and double share them:
+// the MR x KC A panel takes under a third of L1 (48 KiB per core here), the KC x NC B
+// block half of L2 (2 MiB per core), leaving room for the C rows in flight and for the
+// A block, which is kept small (a few panels, packed just before use) so that packing it
+// does not evict the B block. A is repacked for every B block, so NC is large.
 template <typename T>
 struct Tiles {
   using Vec = typename VecOf<T>::type;
   static constexpr int kLanes = kVecBytes / static_cast<int>(sizeof(T));
-  static constexpr int MR = 6;
+  static constexpr int MR = kVecRegs == 32 ? 14 : 6;
   static constexpr int NV = 2;
   static constexpr int NR = NV * kLanes;
-  // Cache blocks: an MR x KC A panel and a KC x NR B panel share L1 (48 KiB here), the
-  // MC x KC A block (192 KiB) stays in L2, the KC x NC B block (4 MiB) in L3.
-  static constexpr int64_t KC = 256;
-  static constexpr int64_t MC = sizeof(T) == 4 ? 192 : 96;   // multiples of MR
-  static constexpr int64_t NC = sizeof(T) == 4 ? 4096 : 2048;  // multiples of NR
+#if defined(__AVX512F__)
+  static constexpr int64_t KC = 1024 / sizeof(T);  // A panel 14 x 256 floats: 14 KiB
+  static constexpr int64_t NC = 1024;              // B block 256 x 1024 floats: 1 MiB
+  static constexpr int64_t MC = 14 * 8;            // A block 112 x 256 floats: 112 KiB
+#else
+  static constexpr int64_t KC = 1024 / sizeof(T);  // A panel 6 x 256 floats: 6 KiB
+  static constexpr int64_t NC = 1024;              // B block 256 x 1024 floats: 1 MiB
+  static constexpr int64_t MC = 6 * 64;
+#endif
 };
 
 constexpr int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 // ---- packing --------------------------------------------------------------------------------
+
+#if defined(__AVX512F__)
+// In-register transpose of a 16 x 16 float tile: r[i] holds row i before, column i after.
+DL_GEMM_INLINE void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// A full float panel with unit column stride (row-major A): 16 columns at a time, the
+// MR x 16 piece transposed in registers. Returns how many columns it packed.
+DL_GEMM_INLINE int64_t pack_a_rows_avx512(int64_t kc, const float* src, int64_t rs, float* out) {
+  constexpr int MR = Tiles<float>::MR;
+  static_assert(MR <= 16, "one zmm column holds the panel's rows");
+  constexpr __mmask16 kRows = static_cast<__mmask16>((1u << MR) - 1);
+  int64_t p = 0;
+  for (; p + 16 <= kc; p += 16) {
+    __m512 r[16];
+    for (int i = 0; i < MR; ++i) r[i] = _mm512_loadu_ps(src + i * rs + p);
+    for (int i = MR; i < 16; ++i) r[i] = _mm512_setzero_ps();
+    transpose16(r);
+    for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(out + (p + j) * MR, kRows, r[j]);
+  }
+  return p;
+}
+#endif
 
 // A block (mc x kc, strides rs/cs) -> MR-row panels. Panel q holds rows q*MR .. q*MR+MR-1
 // as a (kc, MR) row-major array: out[q*MR*kc + p*MR + r] = A(q*MR + r, p); rows >= mc are 0.
@@ -103,7 +181,12 @@ void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) 
     const int64_t mr = std::min<int64_t>(MR, mc - i0);
     const T* src = a + i0 * rs;
     if (mr == MR) {
-      for (int64_t p = 0; p < kc; ++p)
+      int64_t p0 = 0;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>)
+        if (cs == 1) p0 = pack_a_rows_avx512(kc, src, rs, out);
+#endif
+      for (int64_t p = p0; p < kc; ++p)
         for (int r = 0; r < MR; ++r) out[p * MR + r] = src[r * rs + p * cs];
     } else {
       for (int64_t p = 0; p < kc; ++p)
@@ -154,25 +237,74 @@ thread_local PackBuffer a_pack, b_pack;
 
 // ---- micro-kernel ---------------------------------------------------------------------------
 
-// ab (MR x NR, row-major) = sum over p < kc of a[p*MR + i] * b[p*NR + j]: kc rank-1 updates
-// of a tile held in registers. a: packed A panel (kc, MR); b: packed B panel (kc, NR).
-template <typename T>
-inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict ab) {
+// The R x NR product of the first R rows of a packed A panel (kc, MR) and a packed B panel
+// (kc, NR): kc rank-1 updates of a tile held in registers (R < MR only for the last rows of
+// a matrix). Then, when `c` is given (a full-width tile with unit column stride),
+// C = alpha * tile + beta * C row by row (beta == 0 does not read C); otherwise the tile goes
+// to ab (MR x NR, row-major) for store_tile. Each element's sum is the same chain of
+// multiply-adds whatever R, so results do not depend on where a tile falls.
+template <typename T, int R>
+DL_GEMM_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict ab,
+                                 T alpha, T beta, T* __restrict c, int64_t rs) {
   using Vec = typename Tiles<T>::Vec;
   constexpr int MR = Tiles<T>::MR, NV = Tiles<T>::NV, NR = Tiles<T>::NR, L = Tiles<T>::kLanes;
-  Vec c[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) c[i][v] = Vec{};
+  static_assert(R >= 1 && R <= MR, "tile rows");
+  Vec acc[R][NV];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec{};
   for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
     Vec bv[NV];
     for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * L, sizeof(Vec));
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const T ai = a[i];
-      for (int v = 0; v < NV; ++v) c[i][v] += ai * bv[v];
+      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) std::memcpy(ab + i * NR + v * L, &c[i][v], sizeof(Vec));
+  if (c == nullptr) {
+    for (int i = 0; i < R; ++i)
+      for (int v = 0; v < NV; ++v) std::memcpy(ab + i * NR + v * L, &acc[i][v], sizeof(Vec));
+    return;
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v) {
+      T* row = c + i * rs + v * L;
+      Vec out;
+      if (beta == T(0)) {
+        out = alpha == T(1) ? acc[i][v] : alpha * acc[i][v];
+      } else {
+        Vec old;
+        std::memcpy(&old, row, sizeof(Vec));
+        out = alpha == T(1) && beta == T(1) ? acc[i][v] + old : alpha * acc[i][v] + beta * old;
+      }
+      std::memcpy(row, &out, sizeof(Vec));
+    }
+}
+
+template <typename T>
+void store_tile(int64_t mr, int64_t nr, T alpha, const T* ab, T beta, T* c, int64_t rs, int64_t cs);
+
+// The C tile at ct (mr x nr of the MR x NR tile) (+)= A panel @ B panel, through the
+// micro-kernel with the fewest rows covering mr (an even count: few instantiations).
+template <typename T>
+void tile_product(int64_t kc, const T* ap, const T* bp, T* ab, int64_t mr, int64_t nr, T alpha, T beta, T* ct,
+                  int64_t rs, int64_t cs) {
+  constexpr int MR = Tiles<T>::MR, NR = Tiles<T>::NR;
+  if (mr == MR) {
+    if (nr == NR && cs == 1) return micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, ct, rs);
+    micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, static_cast<T*>(nullptr), 0);
+  } else {
+    constexpr T* none = nullptr;
+    switch ((mr + 1) / 2) {
+      case 1: micro_kernel<T, 2>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 2: micro_kernel<T, 4>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 3: micro_kernel<T, 6 < MR ? 6 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 4: micro_kernel<T, 8 < MR ? 8 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 5: micro_kernel<T, 10 < MR ? 10 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 6: micro_kernel<T, 12 < MR ? 12 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      default: micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+    }
+  }
+  store_tile(mr, nr, alpha, ab, beta, ct, rs, cs);
 }
 
 // C tile (mr x nr, strides rs/cs) = alpha * ab + beta * C, with ab the MR x NR micro-tile.
@@ -214,10 +346,13 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
   using Tl = Tiles<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   T* ap = a_pack.get<T>(round_up(std::min(Tl::MC, m), MR) * std::min(Tl::KC, k));
-  T* bp = b_pack.get<T>(round_up(std::min(Tl::NC, n), NR) * std::min(Tl::KC, k));
+  // Equal B blocks of at most NC columns: each one repacks A, so no short last block.
+  const int64_t n_blocks = (n + Tl::NC - 1) / Tl::NC;
+  const int64_t nc_step = round_up((n + n_blocks - 1) / n_blocks, NR);
+  T* bp = b_pack.get<T>(round_up(std::min(nc_step, n), NR) * std::min(Tl::KC, k));
   alignas(64) T ab[MR * NR];
-  for (int64_t jc = 0; jc < n; jc += Tl::NC) {
-    const int64_t nc = std::min(Tl::NC, n - jc);
+  for (int64_t jc = 0; jc < n; jc += nc_step) {
+    const int64_t nc = std::min(nc_step, n - jc);
     for (int64_t pc = 0; pc < k; pc += Tl::KC) {
       const int64_t kc = std::min(Tl::KC, k - pc);
       pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
@@ -225,18 +360,18 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
       for (int64_t ic = 0; ic < m; ic += Tl::MC) {
         const int64_t mc = std::min(Tl::MC, m - ic);
         pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          for (int64_t ir = 0; ir < mc; ir += MR) {
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+          for (int64_t jr = 0; jr < nc; jr += NR) {
             const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
             T* ct = c.at(ic + ir, jc + jr);
             // C is read only after the kc-long loop: start fetching its rows now (C is too big
-            // for the caches once n grows, and the micro-kernel would wait on each row).
-            for (int64_t i = 0; i < mr; ++i) {
-              __builtin_prefetch(ct + i * c.rs, 1);
-              __builtin_prefetch(ct + i * c.rs + (nr - 1) * c.cs, 1);  // an unaligned row spans two lines
-            }
-            micro_kernel(kc, ap + ir * kc, bp + jr * kc, ab);
-            store_tile(mr, nr, alpha, ab, beta_k, ct, c.rs, c.cs);
+            // for the caches once n grows, and the micro-kernel would wait on each row). A row
+            // of the tile spans up to NR * sizeof(T) / 64 + 1 lines.
+            for (int64_t i = 0; i < mr; ++i)
+              for (int64_t j = 0; j < nr; j += 64 / static_cast<int64_t>(sizeof(T)))
+                __builtin_prefetch(ct + i * c.rs + j * c.cs, 1);
+            for (int64_t i = 0; i < mr; ++i) __builtin_prefetch(ct + i * c.rs + (nr - 1) * c.cs, 1);
+            tile_product(kc, ap + ir * kc, bp + jr * kc, ab, mr, nr, alpha, beta_k, ct, c.rs, c.cs);
           }
         }
       }
@@ -250,9 +385,13 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
 // Work is cut into batch * parts independent pieces, one serial gemm_blocked each, handed out
 // as contiguous runs by parallel_for (one run per thread, Note [Threads on shared cores]).
 // A batch with at least 8 matrices per thread is split by matrix only; otherwise every matrix
-// is cut into `parts` slabs of rows (or of columns when C is wide and short) so that the
-// piece count is a multiple of the thread count. Slabs are whole micro-tiles wide. Each piece
-// packs its own panels, so the threads share nothing but the read-only inputs.
+// is cut into `parts` slabs of rows or of columns, whichever leaves the threads the least
+// idle work once slabs are rounded to whole micro-tiles (square 1024 or 2048 products split
+// evenly by columns, 32 wide, not by rows, 14 tall), so that the piece count is a multiple
+// of the thread count. Each piece packs its own panels, so the threads share nothing but
+// the read-only inputs. Every element of C is the same sum, in the same order (k blocks of
+// KC, then p within a block), whichever piece computes it: results are bit-identical
+// for any thread count.
 constexpr int64_t kParallelWork = int64_t(1) << 18;  // multiply-adds (a 64^3 product)
 
 template <typename T>
@@ -274,7 +413,10 @@ void gemm_float(const GemmArgs& g) {
   const int64_t nt = work >= kParallelWork ? get_num_threads() : 1;
   int64_t parts = 1;
   if (nt > 1 && g.batch < 8 * nt) parts = nt / std::gcd(g.batch, nt);
-  const bool split_rows = g.m >= g.n;
+  // Split the dimension whose slabs, rounded to whole tiles, leave the least idle work.
+  const int64_t row_slab = round_up((g.m + parts - 1) / parts, Tiles<T>::MR);
+  const int64_t col_slab = round_up((g.n + parts - 1) / parts, Tiles<T>::NR);
+  const bool split_rows = row_slab * g.n < col_slab * g.m || (row_slab * g.n == col_slab * g.m && g.m >= g.n);
   const int64_t len = split_rows ? g.m : g.n;
   const int64_t unit = split_rows ? Tiles<T>::MR : Tiles<T>::NR;
   const int64_t slab = round_up((len + parts - 1) / parts, unit);

@@ -1,11 +1,17 @@
 // CPU loop templates over an ElementwiseIter, parallel above a work threshold.
 //
 // Note [CPU capability variants]
-// Kernel files that benefit from wider vectors are compiled twice by CMake: once for the
-// baseline x86-64 ISA and once with -mavx2 -mfma, with CPU_CAPABILITY set to DEFAULT or
-// AVX2. Everything here sits in `inline namespace CPU_CAPABILITY` so the two builds of a
-// template never merge at link time, and DL_REGISTER_CPU_KERNEL registers only the variant
-// that the running CPU supports (DLCORE_CPU_CAPABILITY=default forces the baseline).
+// Kernel files that benefit from wider vectors are compiled three times by CMake, once per
+// capability level, DEFAULT < AVX2 < AVX512:
+//   DEFAULT  the baseline x86-64 ISA (SSE2);
+//   AVX2     -mavx2 -mfma;
+//   AVX512   -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma,
+// with CPU_CAPABILITY set to the level's name. Everything here sits in `inline namespace
+// CPU_CAPABILITY` so the builds of a template never merge at link time, and
+// DL_REGISTER_CPU_KERNEL registers only the variant of the single best level the running CPU
+// supports (cpu_capability_selected in core/dispatch.cpp). DLCORE_CPU_CAPABILITY=default,
+// avx2 or avx512 caps the level (a cap above what the CPU has changes nothing). A file may
+// specialise on the level with `#if defined(__AVX512F__)` / `defined(__AVX2__)`.
 #pragma once
 
 #include <algorithm>

@@ -104,6 +104,54 @@ template <typename T> struct ExpSumOp : SumOp<T> {
   Acc load(T v) const { return static_cast<Acc>(exp_t<T>(v - shift)); }
 };
 
+// Note [Softmax row passes]
+// The softmax-like kernels (softmax, log_softmax, cross entropy) work on a row with the row
+// still in L1/L2: row_max, then row_exp_sum (which may store exp(x - max) as it goes), then at
+// most one write pass. The max skips NaNs (a NaN still reaches every output through the exp
+// sum), so it is a plain vector max. float32 exp-sums add kVecLanes float lanes over blocks of
+// kExpBlock elements (the terms are in (0, 1]), each block's total added into a double.
+constexpr int kVecLanes = 16;
+constexpr int64_t kExpBlock = 512;
+
+template <typename T>
+T row_max(const T* x, int64_t n) {
+  T lane[kVecLanes];
+  for (int k = 0; k < kVecLanes; ++k) lane[k] = lowest_value<T>();
+  int64_t i = 0;
+  for (; i + kVecLanes <= n; i += kVecLanes)
+    for (int k = 0; k < kVecLanes; ++k) lane[k] = x[i + k] > lane[k] ? x[i + k] : lane[k];
+  T m = lowest_value<T>();
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int k = 0; k < kVecLanes; ++k) m = lane[k] > m ? lane[k] : m;
+  return m;
+}
+
+// sum of exp(x - m) over a run of n; also y = exp(x - m) when kStore.
+template <bool kStore, typename T>
+acc_t<T> row_exp_sum(T* y, const T* x, T m, int64_t n) {
+  acc_t<T> total = 0;
+  for (int64_t b = 0; b < n; b += kExpBlock) {
+    const int64_t e = std::min(n, b + kExpBlock);
+    T lane[kVecLanes] = {};
+    int64_t i = b;
+    for (; i + kVecLanes <= e; i += kVecLanes)
+      for (int k = 0; k < kVecLanes; ++k) {
+        const T v = exp_t<T>(x[i + k] - m);
+        if constexpr (kStore) y[i + k] = v;
+        lane[k] += v;
+      }
+    for (; i < e; ++i) {
+      const T v = exp_t<T>(x[i] - m);
+      if constexpr (kStore) y[i] = v;
+      lane[0] += v;
+    }
+    for (int h = kVecLanes / 2; h > 0; h /= 2)
+      for (int k = 0; k < h; ++k) lane[k] += lane[k + h];
+    total += static_cast<acc_t<T>>(lane[0]);
+  }
+  return total;
+}
+
 // Folds a contiguous run of n elements (Note [CPU reduction loops]).
 template <typename Op, typename T>
 typename Op::Acc fold_row(const Op& op, const T* x, int64_t n) {

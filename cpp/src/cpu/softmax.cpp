@@ -1,8 +1,9 @@
 // CPU softmax and log_softmax over contiguous (outer, red, inner) blocks (Note [Softmax
-// layout] in ops/softmax.h), forward and backward. Rows (inner == 1) use the vectorised folds
-// of cpu/reduce.h; columns (softmax over a leading or middle dim) keep per-output statistics
-// in small buffers and sweep the rows (Note [CPU reduction loops]). Sums accumulate in double
-// for float32; float32 exp is the vectorisable fast_expf.
+// layout] in ops/softmax.h), forward and backward. Rows (inner == 1) use the vectorised row
+// passes of cpu/reduce.h (Note [Softmax row passes]); columns (softmax over a leading or
+// middle dim) keep per-output statistics in small buffers and sweep the rows (Note [CPU
+// reduction loops]). Sums accumulate in double for float32 (row exp-sums per block, Note
+// [Softmax row passes]); float32 exp is the vectorisable fast_expf.
 #include "ops/softmax.h"
 
 #include "cpu/reduce.h"
@@ -40,13 +41,13 @@ void softmax_typed(bool log, T* y, const T* x, int64_t outer, int64_t red, int64
     if (inner == 1) {
       const T* xr = x + o * red;
       T* yr = y + o * red;
-      const T m = fold_row(ExtremeOp<T, true>{}, xr, red);
+      // Note [Softmax row passes] in cpu/reduce.h: max, exp-sum, one write.
+      const T m = row_max(xr, red);
       if (log) {
-        const T log_sum = static_cast<T>(std::log(fold_row(ExpSumOp<T>(m), xr, red)));
+        const T log_sum = static_cast<T>(std::log(row_exp_sum<false>(yr, xr, m, red)));
         for (int64_t i = 0; i < red; ++i) yr[i] = (xr[i] - m) - log_sum;
       } else {
-        for (int64_t i = 0; i < red; ++i) yr[i] = exp_t<T>(xr[i] - m);
-        const T inv = static_cast<T>(Acc(1) / fold_row(SumOp<T>{}, yr, red));
+        const T inv = static_cast<T>(Acc(1) / row_exp_sum<true>(yr, xr, m, red));
         for (int64_t i = 0; i < red; ++i) yr[i] *= inv;
       }
       return;

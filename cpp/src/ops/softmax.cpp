@@ -14,9 +14,9 @@ DL_DEFINE_KERNEL(softmax_backward_kernel);
 namespace {
 
 // Note [Softmax backward]
-// The backward saves only y (no copy of x is kept alive). It runs the fused kernel; under
-// create_graph it is the same formula over ops instead, so that it can be differentiated
-// with respect to the incoming gradient (y is a detached alias, Note [Saved tensors]).
+// The backward runs the fused kernel on the saved y. Under create_graph it is the same formula
+// over ops instead, with y recomputed from the saved x so that the second derivative also
+// sees y's dependence on x (the saved y is a detached alias, Note [Saved tensors]).
 Tensor softmax_backward(bool log, const Tensor& g, const Tensor& y, int64_t dim) {
   if (grad_enabled()) {
     Shape d{dim};
@@ -41,10 +41,11 @@ Tensor softmax_forward(bool log, const Tensor& x, int64_t dim) {
   Tensor y = empty(x->shape(), x->dtype(), x->device());
   softmax_kernel[x->device()](log, y, l.x, l.outer, l.red, l.inner);
   if (any_requires_grad({&x})) {
-    SavedTensor sy(y, true);
+    SavedTensor sx(x, false), sy(y, true);
     const char* node = log ? "LogSoftmaxBackward" : "SoftmaxBackward";
-    record(node, {x}, {y}, [sy, d, log](const std::vector<Tensor>& g, const Node& n) {
-      return std::vector<Tensor>{softmax_backward(log, g[0], sy.unpack(n), d)};
+    record(node, {x}, {y}, [sx, sy, d, log](const std::vector<Tensor>& g, const Node& n) {
+      Tensor yv = grad_enabled() ? softmax_forward(log, sx.unpack(n), d) : sy.unpack(n);
+      return std::vector<Tensor>{softmax_backward(log, g[0], yv, d)};
     });
   }
   return y;

@@ -44,28 +44,46 @@ Tensor unary_forward(UnaryOp op, const Tensor& x0, double p0 = 0, double p1 = 0)
 Tensor zeros_like_t(const Tensor& t) { return zeros(t->shape(), t->dtype(), t->device()); }
 
 // Records y = op(x) with grad_x = formula(g, x, y).
+// Note [Saved outputs under create_graph]: a saved output is a detached alias (Note [Saved
+// tensors]), so a formula using it would give a second derivative that misses y's own
+// dependence on x. Ops that save their output pass `recompute` (y as a function of x); under
+// create_graph the formula then uses y recomputed with history instead of the alias.
 template <typename F>
-void record_unary(const char* name, const Tensor& x, const Tensor& y, bool save_x, bool save_y, F formula) {
+void record_unary(const char* name, const Tensor& x, const Tensor& y, bool save_x, bool save_y, F formula,
+                  Tensor (*recompute)(const Tensor&) = nullptr) {
   if (!any_requires_grad({&x})) return;
-  SavedTensor sx = save_x ? SavedTensor(x, false) : SavedTensor();
+  SavedTensor sx = save_x || recompute ? SavedTensor(x, false) : SavedTensor();
   SavedTensor sy = save_y ? SavedTensor(y, true) : SavedTensor();
-  record(name, {x}, {y}, [sx, sy, formula](const std::vector<Tensor>& g, const Node& n) {
-    return std::vector<Tensor>{formula(g[0], sx.unpack(n), sy.unpack(n))};
+  record(name, {x}, {y}, [sx, sy, formula, recompute](const std::vector<Tensor>& g, const Node& n) {
+    Tensor xv = sx.unpack(n);
+    Tensor yv = recompute && grad_enabled() ? recompute(xv) : sy.unpack(n);
+    return std::vector<Tensor>{formula(g[0], xv, yv)};
   });
 }
 
 Tensor fused_activation(UnaryOp op, const char* node_name, const Tensor& x, double p0 = 0, double p1 = 0) {
   Tensor y = unary_forward(op, x, p0, p1);
-  record_unary(node_name, x, y, true, false, [op, p0, p1](const Tensor& g, const Tensor& xv, const Tensor&) {
+  if (!any_requires_grad({&x})) return y;
+  SavedTensor sx(x, false);
+  record(node_name, {x}, {y}, [sx, op, p0, p1](const std::vector<Tensor>& grads, const Node& n) {
+    check_no_double_backward(n);  // the fused kernel's result has no history
+    Tensor xv = sx.unpack(n);
+    const Tensor& g = grads[0];
     Tensor gx = empty_like(xv);
     Tensor gc = g->dtype() == xv->dtype() ? g : to_dtype(g, xv->dtype());
     unary_backward_kernel[xv->device()](op, gx, gc, xv, p0, p1);
-    return gx;
+    return std::vector<Tensor>{gx};
   });
   return y;
 }
 
 Tensor s(double v, const Tensor& like) { return wrap_scalar(v, like->dtype()); }
+
+Tensor recompute_exp(const Tensor& x) { return exp(x); }
+Tensor recompute_sqrt(const Tensor& x) { return sqrt(x); }
+Tensor recompute_rsqrt(const Tensor& x) { return rsqrt(x); }
+Tensor recompute_sigmoid(const Tensor& x) { return sigmoid(x); }
+Tensor recompute_tanh(const Tensor& x) { return tanh(x); }
 
 }  // namespace
 
@@ -89,7 +107,7 @@ Tensor sign(const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Exp, x);
-  record_unary("ExpBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * yv; });
+  record_unary("ExpBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * yv; }, &recompute_exp);
   return y;
 }
 
@@ -109,14 +127,14 @@ Tensor log1p(const Tensor& x) {
 Tensor sqrt(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Sqrt, x);
   record_unary("SqrtBackward", x, y, false, true,
-               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g / (yv * 2.0); });
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g / (yv * 2.0); }, &recompute_sqrt);
   return y;
 }
 
 Tensor rsqrt(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Rsqrt, x);
   record_unary("RsqrtBackward", x, y, false, true,
-               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * yv) * -0.5; });
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * yv) * -0.5; }, &recompute_rsqrt);
   return y;
 }
 
@@ -137,14 +155,14 @@ Tensor logical_not(const Tensor& x) { return unary_forward(UnaryOp::LogicalNot, 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Sigmoid, x);
   record_unary("SigmoidBackward", x, y, false, true,
-               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * (yv * -1.0 + 1.0)); });
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * (yv * -1.0 + 1.0)); }, &recompute_sigmoid);
   return y;
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Tanh, x);
   record_unary("TanhBackward", x, y, false, true,
-               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * -1.0 + 1.0); });
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * -1.0 + 1.0); }, &recompute_tanh);
   return y;
 }
 

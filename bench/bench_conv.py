@@ -1,0 +1,120 @@
+"""Convolution benchmark: dlcore beside torch (same process, 2 threads, median times).
+
+For each shape: forward, backward-data, backward-weight and the three together, in ms, and the
+fwd+bwd GFLOP/s = 3 * 2*N*K*(C/groups)*R*S*P*Q / time. Both libraries get float32 NCHW tensors.
+Usage: python bench/bench_conv.py [--reps N] [--quick]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import dlcore  # noqa: E402
+from benchutil import cpu_name  # noqa: E402
+
+# name, N, C, H, W, K, kernel, stride, pad, groups
+SHAPES = [
+    ("conv3x3 N32 C64 56x56 K64", 32, 64, 56, 56, 64, 3, 1, 1, 1),
+    ("conv3x3/s2 N16 C64 56x56 K128", 16, 64, 56, 56, 128, 3, 2, 1, 1),
+    ("depthwise3x3 N32 C128 28x28", 32, 128, 28, 28, 128, 3, 1, 1, 128),
+    ("conv1x1 N32 C256 14x14 K64", 32, 256, 14, 14, 64, 1, 1, 0, 1),
+]
+
+
+def median_ms(fn, reps):
+    fn()  # warm-up (allocations, packing buffers)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def bench(lib, shape, reps):
+    _, n, c, h, w, k, r, s, p, g = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((k, c // g, r, r), dtype=np.float32) * 0.1
+    if lib == "torch":
+        tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
+        y = F.conv2d(tx, tw, stride=s, padding=p, groups=g)
+        gy = torch.ones_like(y)
+        fwd = lambda: F.conv2d(tx, tw, stride=s, padding=p, groups=g)  # noqa: E731
+        xr, wr = tx.clone().requires_grad_(True), tw.clone().requires_grad_(True)
+        xw = tx.clone().requires_grad_(True)
+
+        def bwd_data():
+            out = F.conv2d(xw, tw, stride=s, padding=p, groups=g)
+            torch.autograd.grad(out, xw, gy)
+
+        def bwd_weight():
+            out = F.conv2d(tx, wr, stride=s, padding=p, groups=g)
+            torch.autograd.grad(out, wr, gy)
+
+        def all3():
+            out = F.conv2d(xr, wr, stride=s, padding=p, groups=g)
+            torch.autograd.grad(out, [xr, wr], gy)
+    else:
+        dx, dw = dlcore.tensor(x), dlcore.tensor(wt)
+        y = dlcore.conv2d(dx, dw, stride=s, padding=p, groups=g)
+        gy = dlcore.ones(list(y.shape))
+        fwd = lambda: dlcore.conv2d(dx, dw, stride=s, padding=p, groups=g)  # noqa: E731
+        xr, wr = dlcore.tensor(x, requires_grad=True), dlcore.tensor(wt, requires_grad=True)
+        xw = dlcore.tensor(x, requires_grad=True)
+
+        def bwd_data():
+            out = dlcore.conv2d(xw, dw, stride=s, padding=p, groups=g)
+            dlcore.autograd.grad(out, xw, gy)
+
+        def bwd_weight():
+            out = dlcore.conv2d(dx, wr, stride=s, padding=p, groups=g)
+            dlcore.autograd.grad(out, wr, gy)
+
+        def all3():
+            out = dlcore.conv2d(xr, wr, stride=s, padding=p, groups=g)
+            dlcore.autograd.grad(out, [xr, wr], gy)
+    t_f = median_ms(fwd, reps)
+    # bwd-data / bwd-weight alone: the timed call includes a forward, which is subtracted.
+    t_d = max(median_ms(bwd_data, reps) - t_f, 1e-3)
+    t_w = max(median_ms(bwd_weight, reps) - t_f, 1e-3)
+    t_all = median_ms(all3, reps)
+    return t_f, t_d, t_w, t_all
+
+
+def flops(shape):
+    _, n, c, h, w, k, r, s, p, g = shape
+    oh, ow = (h + 2 * p - r) // s + 1, (w + 2 * p - r) // s + 1
+    return 2 * n * k * (c // g) * r * r * oh * ow
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one rep per timing")
+    args = ap.parse_args()
+    reps = 1 if args.quick else args.reps
+    torch.set_num_threads(2)
+    dlcore.set_num_threads(2)
+    print(f"conv2d float32, {cpu_name()}, 2 threads, median of {reps}; times in ms, GFLOP/s for fwd+bwd")
+    print(f"{'shape':32s} {'lib':6s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s} {'fwd+bwd':>9s} {'GFLOP/s':>8s}"
+          f" {'vs torch':>9s}")
+    for shape in SHAPES:
+        res = {lib: bench(lib, shape, reps) for lib in ("torch", "dlcore")}
+        for lib in ("torch", "dlcore"):
+            t_f, t_d, t_w, t_all = res[lib]
+            gf = 3 * flops(shape) / (t_all * 1e-3) / 1e9
+            ratio = res["torch"][3] / t_all
+            print(f"{shape[0]:32s} {lib:6s} {t_f:8.2f} {t_d:9.2f} {t_w:8.2f} {t_all:9.2f} {gf:8.1f} {ratio:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

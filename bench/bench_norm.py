@@ -1,0 +1,105 @@
+"""Normalisation layers, dlcore vs PyTorch on the CPU, side by side in one run.
+
+Each case times forward + backward (all input/weight/bias grads) in float32, the median of
+several repetitions after warm-up, alternating dlcore and torch repetitions (the cores are
+shared); both libraries run with the same number of threads.
+
+    python bench/bench_norm.py [--threads 2] [--reps 15]
+"""
+import argparse
+import os
+import statistics
+import time
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reps", type=int, default=15)
+    return p.parse_args()
+
+
+ARGS = parse_args()
+os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import dlcore  # noqa: E402
+from benchutil import cpu_name  # noqa: E402
+
+
+def median_times(fns, reps):
+    """Median time of each function; the repetitions alternate between them so that both see
+    the same load on shared cores."""
+    for fn in fns:
+        for _ in range(3):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
+def make_pair(shape, param_shape, rng):
+    """The same float32 data as (dlcore, torch) leaves that require grad."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(param_shape).astype(np.float32) if param_shape else None
+    b = rng.standard_normal(param_shape).astype(np.float32) if param_shape else None
+
+    def leaves(lib):
+        mk = (lambda a: dlcore.tensor(a).requires_grad_()) if lib == "dl" else \
+            (lambda a: torch.from_numpy(a.copy()).requires_grad_())
+        return mk(x), (None if w is None else mk(w)), (None if b is None else mk(b)), \
+            (dlcore.tensor(g) if lib == "dl" else torch.from_numpy(g))
+    return leaves
+
+
+def case_step(lib, call, leaves):
+    x, w, b, g = leaves(lib)
+    params = [t for t in (x, w, b) if t is not None]
+
+    def step():
+        for t in params:
+            t.grad = None
+        y = call(x, w, b)
+        y.backward(g)
+    return step
+
+
+def main():
+    torch.set_num_threads(ARGS.threads)
+    dlcore.set_num_threads(ARGS.threads)
+    rng = np.random.default_rng(0)
+    C_bn = 64
+    rm_dl, rv_dl = dlcore.zeros(C_bn), dlcore.ones(C_bn)
+    rm_t, rv_t = torch.zeros(C_bn), torch.ones(C_bn)
+    cases = [
+        ("LayerNorm 8192x768", (8192, 768), (768,),
+         lambda x, w, b: dlcore.layer_norm(x, (768,), w, b),
+         lambda x, w, b: F.layer_norm(x, (768,), w, b)),
+        ("BatchNorm2d train N32 C64 56x56", (32, 64, 56, 56), (64,),
+         lambda x, w, b: dlcore.batch_norm(x, rm_dl, rv_dl, w, b, training=True),
+         lambda x, w, b: F.batch_norm(x, rm_t, rv_t, w, b, training=True)),
+        ("GroupNorm(32) N8 C128 56x56", (8, 128, 56, 56), (128,),
+         lambda x, w, b: dlcore.group_norm(x, 32, w, b),
+         lambda x, w, b: F.group_norm(x, 32, w, b)),
+        ("LRN size 5 N32 C96 27x27", (32, 96, 27, 27), None,
+         lambda x, w, b: dlcore.local_response_norm(x, 5),
+         lambda x, w, b: F.local_response_norm(x, 5)),
+    ]
+    print(f"CPU: {cpu_name()}; threads: {ARGS.threads}; float32 forward + backward, median of {ARGS.reps}")
+    print(f"{'case':34s} {'dlcore ms':>10s} {'torch ms':>10s} {'torch/dlcore':>13s}")
+    for name, shape, pshape, dl_call, t_call in cases:
+        leaves = make_pair(shape, pshape, rng)
+        t_dl, t_t = median_times([case_step("dl", dl_call, leaves), case_step("torch", t_call, leaves)], ARGS.reps)
+        print(f"{name:34s} {t_dl * 1e3:10.2f} {t_t * 1e3:10.2f} {t_t / t_dl:12.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+// Scaled dot-product attention: the op and its kernel slots (cpu/attention.cpp).
+//
+// Note [Attention layout]
+// q: (batch..., L, E), k: (batch..., S, E), v: (batch..., S, Ev), out: (batch..., L, Ev), with
+// the batch dims of q, k and v broadcast to one batch shape whose entries are numbered
+// bh = 0 .. B-1 (row-major). Every operand is a pointer plus, per batch dim, a stride
+// (0 where broadcast), a row stride and a column stride, all in elements. q, k, v, out and
+// the gradients have column stride 1 (the op copies other views); the mask may have any
+// strides (0 where it broadcasts over rows or columns).
+// lse: (B, L) contiguous, the per-row logsumexp of the scaled, masked scores: the forward
+// writes it, the backward recomputes every probability as exp(score - lse) from it.
+//
+// Note [Attention dropout]
+// Dropout acts on the normalised probabilities P (as in PyTorch): O = (P * keep / (1 - p)) V,
+// while the softmax statistics use P itself. keep(bh, i, j) = u >= p with u the uniform of
+// lane j % 4 of philox4x32(counter = (bh * L + i) * ceil(S / 4) + j / 4, stream, seed), so
+// the backward regenerates the same mask from (seed, stream) and no mask is stored.
+#pragma once
+
+#include <vector>
+
+#include "dlcore/dispatch.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+struct AttnOperand {
+  void* data = nullptr;
+  Shape batch_strides;  // one per batch dim of AttnParams::batch
+  int64_t row_stride = 0, col_stride = 1;
+};
+
+enum class AttnMask : int { None, Bool, Additive };
+
+struct AttnParams {
+  DType dtype = DType::Float32;  // q, k, v, out, additive mask and all gradients
+  Shape batch;                   // broadcast batch shape, B = its numel
+  int64_t L = 0, S = 0, E = 0, Ev = 0;
+  double scale = 1.0;
+  bool causal = false;           // key j takes part in row i only if j <= i (top-left aligned)
+  double dropout_p = 0.0;
+  uint64_t seed = 0, stream = 0;  // Note [Attention dropout]
+  AttnMask mask_kind = AttnMask::None;
+  AttnOperand q, k, v, mask, out;
+  void* lse = nullptr;  // (B, L) of dtype
+  // Backward only: grad_out like out; grad_q/k/v contiguous of the broadcast shapes
+  // (batch..., L|S, E|Ev); grad_mask (batch..., L, S) contiguous or null when not needed.
+  AttnOperand grad_out;
+  void* grad_q = nullptr;
+  void* grad_k = nullptr;
+  void* grad_v = nullptr;
+  void* grad_mask = nullptr;
+};
+
+// out and lse from q, k, v (and mask).
+DL_DECLARE_KERNEL(attention_forward_kernel, void (*)(const AttnParams& p));
+// grad_q, grad_k, grad_v (and grad_mask) from q, k, v, mask, out, lse and grad_out.
+DL_DECLARE_KERNEL(attention_backward_kernel, void (*)(const AttnParams& p));
+
+// torch.nn.functional.scaled_dot_product_attention. attn_mask: bool (true = takes part) or
+// a float added to the scores; scale: 1/sqrt(E) when absent.
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const OptTensor& attn_mask = std::nullopt, double dropout_p = 0.0,
+                                    bool is_causal = false, std::optional<double> scale = std::nullopt);
+
+}  // namespace dlcore

@@ -1,0 +1,231 @@
+// Convolutions: argument checks, output shapes, dispatch to the conv kernels (Note
+// [Convolution geometry] in ops/conv.h) and the autograd nodes.
+//
+// Note [Transposed convolution]
+// conv_transpose(x, w) is the adjoint of conv(., w) for the convolution whose input is the
+// transposed op's output: with w (C_in, C_out / groups, kernel), it is the convolution from
+// (N, C_out, out) to (N, C_in, x's size) with K = C_in and C = C_out. So
+//   conv_transpose forward        = conv_backward_input_kernel (+ bias per channel)
+//   its grad wrt its input        = conv_forward_kernel on the incoming grad
+//   its grad wrt w                = conv_backward_weight_kernel with gy = x and x = the grad
+// output_padding only makes the transposed output longer: those trailing positions are never
+// read by the convolution, so the adjoint leaves them at zero (plus bias).
+#include "ops/conv.h"
+
+#include <string>
+
+#include "dlcore/autograd.h"
+#include "dlcore/ops.h"
+
+namespace dlcore {
+
+DL_DEFINE_KERNEL(conv_forward_kernel);
+DL_DEFINE_KERNEL(conv_backward_input_kernel);
+DL_DEFINE_KERNEL(conv_backward_weight_kernel);
+
+namespace {
+
+std::string op_name(int64_t spatial, bool transposed) {
+  return str_cat(transposed ? "conv_transpose" : "conv", spatial, "d");
+}
+
+// One value per spatial dim from an int (one entry) or a tuple of `spatial` entries.
+std::array<int64_t, 3> expand_arg(const std::string& op, const char* arg, const Shape& v, int64_t spatial,
+                                  int64_t fill) {
+  DL_CHECK(v.size() == 1 || static_cast<int64_t>(v.size()) == spatial, ValueError, op, ": ", arg,
+           " must be an int or a tuple of ", spatial, " ints, got ", shape_str(v));
+  std::array<int64_t, 3> out{fill, fill, fill};
+  for (int64_t i = 0; i < spatial; ++i) out[3 - spatial + i] = v.size() == 1 ? v[0] : v[i];
+  return out;
+}
+
+// Shared checks of input, weight and bias; returns the input with a batch dim.
+Tensor check_operands(const std::string& op, int64_t spatial, const Tensor& x, const Tensor& w,
+                      const Tensor& bias, int64_t groups, bool transposed) {
+  DL_CHECK(x && w, ValueError, op, ": input and weight are required");
+  const std::string shapes = str_cat(" (input ", shape_str(x->shape()), ", weight ", shape_str(w->shape()), ")");
+  DL_CHECK(x->dim() == spatial + 2 || x->dim() == spatial + 1, ValueError, op, ": expected a ", spatial + 1,
+           "-d (unbatched) or ", spatial + 2, "-d (batched) input, got shape ", shape_str(x->shape()));
+  DL_CHECK(w->dim() == spatial + 2, ValueError, op, ": expected a ", spatial + 2, "-d weight, got shape ",
+           shape_str(w->shape()));
+  DL_CHECK(is_floating(x->dtype()) && is_cpu_compute_type(x->dtype()), TypeError, op,
+           ": expected a float32 or float64 input, got ", x->describe());
+  DL_CHECK(w->dtype() == x->dtype(), TypeError, op, ": input and weight must have the same dtype, got ",
+           x->describe(), " and ", w->describe());
+  check_same_device(op.c_str(), x, w);
+  DL_CHECK(groups > 0, ValueError, op, ": groups must be positive, got ", groups);
+  const int64_t cin = x->size(x->dim() - spatial - 1);
+  const int64_t cout = transposed ? w->size(1) * groups : w->size(0);
+  if (transposed) {
+    DL_CHECK(w->size(0) == cin, ValueError, op, ": weight has ", w->size(0), " input channels but input has ", cin,
+             shapes);
+    DL_CHECK(cin % groups == 0, ValueError, op, ": groups=", groups, " does not divide the ", cin,
+             " input channels", shapes);
+  } else {
+    DL_CHECK(cin % groups == 0, ValueError, op, ": groups=", groups, " does not divide the ", cin,
+             " input channels", shapes);
+    DL_CHECK(w->size(0) % groups == 0, ValueError, op, ": groups=", groups, " does not divide the ", w->size(0),
+             " output channels", shapes);
+    DL_CHECK(w->size(1) * groups == cin, ValueError, op, ": weight has ", w->size(1), " input channels but input has ",
+             cin, groups > 1 ? str_cat(" (", cin / groups, " per group, groups=", groups, ")") : std::string(), shapes);
+  }
+  if (bias) {
+    DL_CHECK(bias->dim() == 1 && bias->size(0) == cout, ValueError, op, ": expected a bias of shape [", cout,
+             "], got ", shape_str(bias->shape()), shapes);
+    DL_CHECK(bias->dtype() == x->dtype(), TypeError, op, ": bias must have the input's dtype, got ",
+             bias->describe(), " and ", x->describe());
+    check_same_device(op.c_str(), x, bias);
+  }
+  return x->dim() == spatial + 1 ? unsqueeze(x, 0) : x;
+}
+
+// A contiguous (N, C, D, H, W) view of a batched tensor with `spatial` dims.
+Tensor as_5d(const Tensor& t, int64_t spatial) {
+  Tensor c = contiguous(t);
+  Shape s(c->shape().begin(), c->shape().begin() + 2);
+  for (int64_t i = spatial; i < 3; ++i) s.push_back(1);
+  for (int64_t i = 2; i < c->dim(); ++i) s.push_back(c->size(i));
+  return reshape(c, s);
+}
+
+Tensor grad_of(const Tensor& g, const Tensor& like, int64_t spatial) {
+  return as_5d(g->dtype() == like->dtype() ? g : to_dtype(g, like->dtype()), spatial);
+}
+
+// Note [Convolution backward node]
+// One node per convolution computes the grads of input, weight and bias with the dedicated
+// kernels, only those that are needed. It saves the input and the weight. The grads it returns
+// have no history, so double backward through a convolution raises (check_no_double_backward).
+void record_conv(const char* node, int64_t spatial, bool transposed, const ConvParams& p, const Tensor& x,
+                 const Tensor& w, const Tensor& bias, const Tensor& y) {
+  SavedTensor sx(x, false), sw(w, false);
+  record(node, {x, w, bias}, {y}, [sx, sw, p, spatial, transposed](const std::vector<Tensor>& g, const Node& n) {
+    check_no_double_backward(n);
+    Tensor x = sx.unpack(n), w = sw.unpack(n);
+    Tensor gy = grad_of(g[0], x, spatial);
+    Tensor x5 = as_5d(x, spatial), w5 = contiguous(w);
+    std::vector<Tensor> out(3);
+    if (n.needs_input_grad(0)) {
+      Tensor gx = empty(x->shape(), x->dtype(), x->device());
+      if (transposed) conv_forward_kernel[x->device()](p, gx, gy, w5, Tensor());
+      else conv_backward_input_kernel[x->device()](p, gx, gy, w5);
+      out[0] = gx;
+    }
+    const bool need_w = n.needs_input_grad(1), need_b = n.needs_input_grad(2);
+    if (need_w || need_b) {
+      Tensor gw = need_w ? empty(w->shape(), w->dtype(), w->device()) : Tensor();
+      Tensor gb = need_b ? empty({transposed ? p.c : p.k}, w->dtype(), w->device()) : Tensor();
+      if (transposed) {
+        // conv's weight grad with the roles swapped (Note [Transposed convolution]); the bias
+        // grad sums the incoming grad, which is conv's input here.
+        if (need_w) conv_backward_weight_kernel[x->device()](p, gw, Tensor(), x5, gy);
+        if (need_b) {
+          Shape dims{0};
+          for (int64_t i = 2; i < 5; ++i) dims.push_back(i);
+          gb = sum(gy, dims);
+        }
+      } else {
+        conv_backward_weight_kernel[x->device()](p, gw, gb, gy, x5);
+      }
+      out[1] = gw;
+      out[2] = gb;
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+Tensor conv_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tensor& bias, const Shape& stride,
+               const Shape& padding, const std::string& padding_mode, const Shape& dilation, int64_t groups) {
+  const std::string op = op_name(spatial, false);
+  Tensor x = check_operands(op, spatial, x_in, w, bias, groups, false);
+  const std::string shapes = str_cat(" (input ", shape_str(x_in->shape()), ", weight ", shape_str(w->shape()), ")");
+  ConvParams p;
+  p.n = x->size(0), p.c = x->size(1), p.k = w->size(0), p.groups = groups;
+  p.stride = expand_arg(op, "stride", stride, spatial, 1);
+  p.dilation = expand_arg(op, "dilation", dilation, spatial, 1);
+  DL_CHECK(padding_mode.empty() || padding_mode == "same" || padding_mode == "valid", ValueError, op,
+           ": padding must be an int, a tuple, 'same' or 'valid', got '", padding_mode, "'");
+  p.pad = padding_mode.empty() ? expand_arg(op, "padding", padding, spatial, 0) : std::array<int64_t, 3>{};
+  Shape out_spatial;
+  for (int d = 0; d < 3; ++d) {
+    const bool real = d >= 3 - spatial;
+    p.in[d] = real ? x->size(d + 2 - (3 - spatial)) : 1;
+    p.kernel[d] = real ? w->size(d + 2 - (3 - spatial)) : 1;
+    DL_CHECK(p.stride[d] > 0, ValueError, op, ": stride must be positive, got ", shape_str(stride));
+    DL_CHECK(p.dilation[d] > 0, ValueError, op, ": dilation must be positive, got ", shape_str(dilation));
+    DL_CHECK(p.pad[d] >= 0, ValueError, op, ": padding must be non-negative, got ", shape_str(padding));
+    const int64_t span = p.dilation[d] * (p.kernel[d] - 1) + 1;
+    if (padding_mode == "same") {
+      DL_CHECK(p.stride[d] == 1, ValueError, op, ": padding='same' needs stride 1, got stride ", shape_str(stride));
+      p.pad[d] = (span - 1) / 2;  // the extra odd pad goes on the right, as in PyTorch
+      p.out[d] = p.in[d];
+    } else {
+      DL_CHECK(p.in[d] + 2 * p.pad[d] >= span, ValueError, op, ": kernel size ", p.kernel[d], " (dilated: ", span,
+               ") is larger than the padded input size ", p.in[d] + 2 * p.pad[d], " in spatial dim ", d - (3 - spatial),
+               shapes);
+      p.out[d] = (p.in[d] + 2 * p.pad[d] - span) / p.stride[d] + 1;
+    }
+    if (real) out_spatial.push_back(p.out[d]);
+  }
+  Tensor y = empty({p.n, p.k, p.out[0], p.out[1], p.out[2]}, x->dtype(), x->device());
+  Tensor x5 = as_5d(x, spatial), w5 = contiguous(w);
+  Tensor b = bias ? contiguous(bias) : Tensor();
+  conv_forward_kernel[x->device()](p, y, x5, w5, b);
+  Shape batched{p.n, p.k};
+  batched.insert(batched.end(), out_spatial.begin(), out_spatial.end());
+  Tensor y_out = reshape(y, batched);
+  if (any_requires_grad({&x, &w, &bias})) record_conv("ConvolutionBackward", spatial, false, p, x, w, bias, y_out);
+  return x_in->dim() == spatial + 1 ? squeeze(y_out, 0) : y_out;
+}
+
+Tensor conv_transpose_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tensor& bias,
+                         const Shape& stride, const Shape& padding, const Shape& output_padding, int64_t groups,
+                         const Shape& dilation) {
+  const std::string op = op_name(spatial, true);
+  Tensor x = check_operands(op, spatial, x_in, w, bias, groups, true);
+  // The forward convolution whose adjoint this is: K = C_in, C = C_out.
+  ConvParams p;
+  p.n = x->size(0), p.k = x->size(1), p.c = w->size(1) * groups, p.groups = groups;
+  p.stride = expand_arg(op, "stride", stride, spatial, 1);
+  p.dilation = expand_arg(op, "dilation", dilation, spatial, 1);
+  p.pad = expand_arg(op, "padding", padding, spatial, 0);
+  std::array<int64_t, 3> opad = expand_arg(op, "output_padding", output_padding, spatial, 0);
+  Shape out_spatial;
+  for (int d = 0; d < 3; ++d) {
+    const bool real = d >= 3 - spatial;
+    p.out[d] = real ? x->size(d + 2 - (3 - spatial)) : 1;
+    p.kernel[d] = real ? w->size(d + 2 - (3 - spatial)) : 1;
+    DL_CHECK(p.stride[d] > 0, ValueError, op, ": stride must be positive, got ", shape_str(stride));
+    DL_CHECK(p.dilation[d] > 0, ValueError, op, ": dilation must be positive, got ", shape_str(dilation));
+    DL_CHECK(p.pad[d] >= 0, ValueError, op, ": padding must be non-negative, got ", shape_str(padding));
+    DL_CHECK(opad[d] >= 0 && (opad[d] < p.stride[d] || opad[d] < p.dilation[d]), ValueError, op,
+             ": output_padding must be smaller than either stride or dilation, got output_padding ",
+             shape_str(output_padding), ", stride ", shape_str(stride), ", dilation ", shape_str(dilation));
+    p.in[d] = (p.out[d] - 1) * p.stride[d] - 2 * p.pad[d] + p.dilation[d] * (p.kernel[d] - 1) + opad[d] + 1;
+    DL_CHECK(p.in[d] > 0, ValueError, op, ": padding ", shape_str(padding), " is too large: the output size would be ",
+             p.in[d], " (input ", shape_str(x_in->shape()), ", weight ", shape_str(w->shape()), ")");
+    if (real) out_spatial.push_back(p.in[d]);
+  }
+  Tensor y = empty({p.n, p.c, p.in[0], p.in[1], p.in[2]}, x->dtype(), x->device());
+  Tensor x5 = as_5d(x, spatial), w5 = contiguous(w);
+  conv_backward_input_kernel[x->device()](p, y, x5, w5);
+  Shape batched{p.n, p.c};
+  batched.insert(batched.end(), out_spatial.begin(), out_spatial.end());
+  Tensor y_out = reshape(y, batched);
+  if (bias) {
+    Shape bshape{p.c};
+    for (int64_t i = 0; i < spatial; ++i) bshape.push_back(1);
+    GradModeGuard no_grad(false);
+    y_out = add(y_out, reshape(bias, bshape));
+  }
+  if (any_requires_grad({&x, &w, &bias})) record_conv("ConvolutionBackward", spatial, true, p, x, w, bias, y_out);
+  return x_in->dim() == spatial + 1 ? squeeze(y_out, 0) : y_out;
+}
+
+DL_REGISTER_OPS({"conv1d", "conv", true}, {"conv2d", "conv", true}, {"conv3d", "conv", true},
+                {"conv_transpose1d", "conv", true}, {"conv_transpose2d", "conv", true},
+                {"conv_transpose3d", "conv", true});
+
+}  // namespace dlcore

@@ -1,0 +1,107 @@
+"""Convolutions on larger shapes against torch: float32 forward and all three grads.
+
+Tolerance: each float32 result is a sum of L products, whose rounding error is at most about
+L * u * sum|terms| (u = 2**-24, Higham's bound for recursive summation; blocked sums do better).
+sum|terms| is computed exactly by the same float64 convolution of |x|, |w| and |grad|, so
+every element is checked against its own bound, with L the longest reduction of that result:
+C/groups * kernel volume (+1 for the bias) forward, K/groups * kernel volume for the input
+grad, N * output size for the weight and bias grads.
+"""
+import numpy as np
+import pytest
+
+import dlcore
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+U32 = 2.0 ** -24
+
+# (op, x shape, w shape, kwargs)
+CASES = [
+    ("conv2d", (4, 16, 20, 20), (32, 16, 3, 3), dict(padding=1)),
+    ("conv2d", (3, 32, 17, 15), (64, 32, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (2, 48, 14, 14), (24, 48, 1, 1), {}),
+    ("conv2d", (4, 32, 19, 19), (32, 1, 3, 3), dict(padding=1, groups=32)),
+    ("conv2d", (2, 16, 21, 21), (32, 1, 5, 5), dict(padding=2, stride=2, groups=16)),
+    ("conv2d", (2, 32, 13, 13), (64, 8, 3, 3), dict(padding=2, dilation=2, groups=4)),
+    ("conv2d", (1, 8, 33, 33), (16, 8, 4, 4), dict(padding="same")),
+    ("conv1d", (4, 32, 129), (64, 32, 7), dict(padding=3, stride=2)),
+    ("conv3d", (2, 8, 9, 10, 11), (16, 8, 3, 3, 3), dict(padding=1)),
+    ("conv_transpose2d", (3, 32, 12, 11), (32, 16, 4, 4), dict(stride=2, padding=1)),
+    ("conv_transpose2d", (2, 32, 9, 9), (32, 2, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=16)),
+    ("conv_transpose3d", (2, 16, 5, 6, 7), (16, 8, 3, 3, 3), dict(stride=2, padding=1)),
+]
+
+
+def _reduction_lengths(op, xs, ws, ys, groups):
+    kvol = int(np.prod(ws[2:]))
+    n_out = ys[0] * int(np.prod(ys[2:]))
+    n_in = xs[0] * int(np.prod(xs[2:]))
+    if op.startswith("conv_transpose"):  # the adjoint: forward reduces over C_in / groups
+        return ws[0] // groups * kvol + 1, ws[1] * kvol, n_in, n_out
+    return ws[1] * kvol + 1, ws[0] // groups * kvol, n_out, n_out
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("op,xs,ws,kw", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_against_torch_float32(op, xs, ws, kw):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(xs, dtype=np.float32)
+    w = rng.standard_normal(ws, dtype=np.float32)
+    cout = ws[1] * kw.get("groups", 1) if op.startswith("conv_transpose") else ws[0]
+    b = rng.standard_normal(cout, dtype=np.float32)
+
+    def torch_run(xa, wa, ba, ga):
+        tx, tw, tb = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (xa, wa, ba))
+        y = getattr(F, op)(tx, tw, tb, **kw)
+        y.backward(torch.tensor(ga, dtype=torch.float64))
+        return [t.detach().numpy() for t in (y, tx.grad, tw.grad, tb.grad)]
+
+    y_shape = getattr(F, op)(torch.from_numpy(x), torch.from_numpy(w), None, **kw).shape
+    g = rng.standard_normal(tuple(y_shape), dtype=np.float32)
+    want = torch_run(x, w, b, g)
+    mag = torch_run(np.abs(x), np.abs(w), np.abs(b), np.abs(g))  # sum of |terms| per element
+
+    dx, dw, db = (dlcore.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = getattr(dlcore, op)(dx, dw, db, **kw)
+    y.backward(dlcore.tensor(g))
+    got = [y.detach().numpy(), dx.grad.numpy(), dw.grad.numpy(), db.grad.numpy()]
+
+    lengths = _reduction_lengths(op, xs, ws, y_shape, kw.get("groups", 1))
+    for name, gt, wt, m, length in zip(("output", "grad input", "grad weight", "grad bias"), got, want, mag, lengths):
+        assert gt.shape == wt.shape, f"{op} {name}: shape {gt.shape} vs {wt.shape}"
+        bound = length * U32 * m + 1e-30
+        excess = np.abs(gt.astype(np.float64) - wt) / bound
+        assert excess.max() <= 1.0, f"{op} {name}: error {excess.max():.2f}x the bound L*u*sum|terms| (L={length})"
+
+
+def test_only_needed_grads():
+    x = dlcore.randn(2, 4, 9, 9)
+    w = dlcore.randn(6, 4, 3, 3, requires_grad=True)
+    y = dlcore.conv2d(x, w, padding=1)
+    y.sum().backward()
+    assert x.grad is None and w.grad is not None
+    want = F.conv2d(torch.from_numpy(x.numpy()), torch.from_numpy(w.detach().numpy()).requires_grad_(), padding=1)
+    assert want.shape == tuple(y.shape)
+
+
+def test_float64_and_unbatched():
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((3, 11, 10)), rng.standard_normal((5, 3, 3, 3))
+    got = dlcore.conv2d(dlcore.tensor(x), dlcore.tensor(w), stride=2).numpy()
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=2).numpy()
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_one_uses_both_threads_and_matches():
+    # one image: the forward splits the output lines across threads; the input grad lets the
+    # GEMM split itself
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 32, 40, 40)), rng.standard_normal((32, 32, 3, 3))
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    F.conv2d(tx, tw, padding=1).sum().backward()
+    dx, dw = dlcore.tensor(x, requires_grad=True), dlcore.tensor(w, requires_grad=True)
+    dlcore.conv2d(dx, dw, padding=1).sum().backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-10)
