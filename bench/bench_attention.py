@@ -9,9 +9,7 @@ intra-op threads and OMP_NUM_THREADS are set before either library is imported).
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 
 def parse_args():
@@ -31,21 +29,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import dlcore  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
-
-
-def median_seconds(fn, reps):
-    """Median time of `fn` after warm-up calls; the pause lets the other library's worker
-    threads go idle first (on 2 shared cores a spinning pool slows the next call)."""
-    time.sleep(0.5)
-    fn()
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from benchutil import cpu_name, median_seconds  # noqa: E402
 
 
 def main():

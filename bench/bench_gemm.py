@@ -13,7 +13,6 @@ measures the load, the fastest run what the code does when it has the cores.
 """
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -34,7 +33,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402  (after the thread settings)
 
 import dlcore  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
+from benchutil import cpu_name, median_seconds  # noqa: E402
 
 
 def blas_name():
@@ -48,21 +47,6 @@ def blas_name():
 
 def reps_for(n):
     return 15 if n <= 512 else 7 if n <= 1024 else 5
-
-
-def median_seconds(fn, reps):
-    """Median time of `fn` after warm-up calls (packing buffers, thread pools, page faults).
-    The pause first lets the other library's worker threads go idle: on 2 shared cores a
-    pool still spinning after its last call halves the speed of the next one."""
-    time.sleep(0.5)
-    fn()
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def best_seconds(fns, reps):

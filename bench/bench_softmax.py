@@ -9,8 +9,6 @@ ratio = dlcore time / torch time (below 1: dlcore is faster).
 """
 import argparse
 import os
-import statistics
-import time
 
 
 def parse_args():
@@ -27,20 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import dlcore  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
-
-
-def median_seconds(fn, reps):
-    """Median time after warm-up calls; the pause lets the other library's threads go idle."""
-    time.sleep(0.3)
-    fn()
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from benchutil import cpu_name, median_seconds  # noqa: E402
 
 
 def cases():

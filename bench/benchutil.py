@@ -1,5 +1,7 @@
-"""Shared helpers for the benchmarks: the machine's name for table headers."""
+"""Shared helpers for the benchmarks: the machine's name for table headers and timing."""
 import platform
+import statistics
+import time
 
 
 def cpu_name():
@@ -12,3 +14,18 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def median_seconds(fn, reps, pause=0.5):
+    """Median wall time of `fn` over `reps` calls, after two warm-up calls (packing buffers,
+    thread pools, page faults). The pause first lets the other library's worker threads go
+    idle: on 2 shared cores a pool still spinning after its last call slows the next one."""
+    time.sleep(pause)
+    fn()
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
