@@ -58,5 +58,8 @@ try:
 except ImportError:  # pragma: no cover - present in every build
     pass
 from . import cuda  # noqa: E402,F401
+from . import data  # noqa: E402,F401
+from . import nn  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,9 @@
+"""``dlcore.nn``: modules, parameters, initialisers and the functional API, named as in torch.nn."""
+from . import functional, init, utils  # noqa: F401
+from .module import Module  # noqa: F401
+from .modules import *  # noqa: F401,F403
+from . import modules as _modules
+from .parameter import Parameter  # noqa: F401
+
+__all__ = ["Module", "Parameter", "functional", "init", "utils"] + sorted(
+    k for k, v in vars(_modules).items() if isinstance(v, type) and issubclass(v, Module))

@@ -1,0 +1,244 @@
+"""``dlcore.nn.functional``: the functional forms of the layers, with torch.nn.functional's names and
+signatures. Most are the C++ ops re-exported; the rest are short compositions of them."""
+import dlcore
+
+# ---- ops implemented in the core ----------------------------------------------------------------
+from dlcore import (  # noqa: F401
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
+    adaptive_max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, batch_norm, binary_cross_entropy,
+    binary_cross_entropy_with_logits, conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+    conv_transpose3d, cross_entropy, elu, embedding as _embedding, gelu, group_norm, interpolate, layer_norm,
+    leaky_relu, linear, local_response_norm, log_softmax, max_pool1d, max_pool2d, max_pool3d, nll_loss,
+    one_hot, pad, relu, scaled_dot_product_attention, sigmoid, silu, softmax, softplus, tanh,
+)
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got '{reduction}'")
+
+
+def _check_same_shape(input, target, op):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: input shape {list(input.shape)} and target shape {list(target.shape)} "
+                         "must match")
+
+
+# ---- activations -------------------------------------------------------------------------------
+def relu6(input, inplace=False):
+    return dlcore.clamp(input, min=0.0, max=6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return dlcore.clamp(input, min=min_val, max=max_val)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), ``weight`` of 1 or C (= input.shape[1]) elements."""
+    if weight.dim() != 1 or (weight.numel() != 1 and (input.dim() < 2 or weight.numel() != input.shape[1])):
+        raise ValueError(f"prelu: weight of shape {list(weight.shape)} must have 1 or input.shape[1] elements "
+                         f"(input shape {list(input.shape)})")
+    w = weight
+    if weight.numel() != 1:
+        w = weight.reshape([weight.numel()] + [1] * (input.dim() - 2))
+    else:
+        w = weight.reshape([])
+    return dlcore.where(input > 0, input, w * input)
+
+
+def logsigmoid(input):
+    return -dlcore.softplus(-input)
+
+
+def hardsigmoid(input, inplace=False):
+    return dlcore.clamp(input / 6.0 + 0.5, min=0.0, max=1.0)
+
+
+def hardswish(input, inplace=False):
+    return input * hardsigmoid(input)
+
+
+def mish(input, inplace=False):
+    return input * dlcore.tanh(dlcore.softplus(input))
+
+
+def softsign(input):
+    return input / (dlcore.abs(input) + 1.0)
+
+
+def tanhshrink(input):
+    return input - dlcore.tanh(input)
+
+
+def glu(input, dim=-1):
+    if input.shape[dim] % 2:
+        raise ValueError(f"glu: halving dimension {dim} of shape {list(input.shape)} must be even")
+    a, b = dlcore.chunk(input, 2, dim)
+    return a * dlcore.sigmoid(b)
+
+
+# ---- dropout -----------------------------------------------------------------------------------
+def _check_p(p, op):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    _check_p(p, "dropout")
+    return dlcore.dropout(input, p, training)
+
+
+def _feature_dropout(input, p, training, op, batched_dim):
+    _check_p(p, op)
+    if not training or p == 0.0:
+        return input
+    if input.dim() not in (batched_dim, batched_dim + 1):
+        raise ValueError(f"{op}: expected a {batched_dim}-D or {batched_dim + 1}-D input, got shape "
+                         f"{list(input.shape)}")
+    if p == 1.0:
+        return input * 0.0
+    # One keep/drop draw per (sample, channel), broadcast over the feature dims.
+    lead = input.dim() - (batched_dim - 1)
+    mask_shape = list(input.shape[:lead]) + [1] * (input.dim() - lead)
+    keep = dlcore.rand(*mask_shape, dtype=input.dtype, device=input.device) >= p
+    return input * (keep.to(input.dtype) * (1.0 / (1.0 - p)))
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, L) or (C, L) inputs with probability p."""
+    return _feature_dropout(input, p, training, "dropout1d", 2)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, H, W) or (C, H, W) inputs with probability p."""
+    return _feature_dropout(input, p, training, "dropout2d", 3)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) inputs with probability p."""
+    return _feature_dropout(input, p, training, "dropout3d", 4)
+
+
+# ---- embedding, normalize ----------------------------------------------------------------------
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    return _embedding(input, weight, padding_idx)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p along dim, eps)."""
+    denom = dlcore.clamp(dlcore.norm(input, p, dim, True), min=eps)
+    return input / denom
+
+
+# ---- losses ------------------------------------------------------------------------------------
+def mse_loss(input, target, reduction="mean"):
+    _check_same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean"):
+    _check_same_shape(input, target, "l1_loss")
+    return _reduce(dlcore.abs(input - target), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (plain L1 when beta == 0)."""
+    _check_same_shape(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    ad = dlcore.abs(input - target)
+    if beta == 0.0:
+        return _reduce(ad, reduction, "smooth_l1_loss")
+    loss = dlcore.where(ad < beta, ad * ad * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_same_shape(input, target, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    ad = dlcore.abs(input - target)
+    loss = dlcore.where(ad < delta, ad * ad * 0.5, (ad - 0.5 * delta) * delta)
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """target * (log target - input) pointwise (input holds log-probabilities)."""
+    _check_same_shape(input, target, "kl_div")
+    if log_target:
+        loss = dlcore.exp(target) * (target - input)
+    else:
+        safe = dlcore.where(target > 0, target, 1.0)
+        loss = dlcore.where(target > 0, target * (dlcore.log(safe) - input), 0.0 * input)
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.dim() else loss.sum()
+    return _reduce(loss, reduction, "kl_div")
+
+
+def soft_dice_loss(input, target, from_logits=True, squared_denominator=False, smooth=1.0,
+                   reduction="mean", multiclass=None):
+    """Functional form of :class:`dlcore.nn.DiceLoss` (see its docstring for the formula)."""
+    if input.dim() < 2:
+        raise ValueError(f"dice_loss: expected input of shape (N, ...) with at least 2 dims, got "
+                         f"{list(input.shape)}")
+    index_target = not target.is_floating_point() and target.dim() == input.dim() - 1
+    if multiclass is None:
+        multiclass = index_target
+    if index_target and not multiclass:
+        raise ValueError(f"dice_loss: a class-index target of shape {list(target.shape)} needs multiclass=True")
+    if multiclass:
+        if index_target:
+            if tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+                raise ValueError(f"dice_loss: target shape {list(target.shape)} does not match input shape "
+                                 f"{list(input.shape)} without its class dim 1")
+            g = dlcore.one_hot(target, input.shape[1])
+            g = g.permute([0, g.dim() - 1] + list(range(1, g.dim() - 1))).to(input.dtype)
+        else:
+            _check_same_shape(input, target, "dice_loss")
+            g = target.to(input.dtype)
+        p = dlcore.softmax(input, 1) if from_logits else input
+        dims = list(range(2, input.dim()))
+    else:
+        _check_same_shape(input, target, "dice_loss")
+        g = target.to(input.dtype)
+        p = dlcore.sigmoid(input) if from_logits else input
+        dims = list(range(1, input.dim()))
+    if dims:
+        inter = (p * g).sum(dims)
+        denom = (p * p).sum(dims) + (g * g).sum(dims) if squared_denominator else p.sum(dims) + g.sum(dims)
+    else:
+        inter = p * g
+        denom = p * p + g * g if squared_denominator else p + g
+    loss = 1.0 - (2.0 * inter + smooth) / (denom + smooth)
+    return _reduce(loss, reduction, "dice_loss")
+
+
+dice_loss = soft_dice_loss
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    n1 = dlcore.clamp(dlcore.norm(x1, 2, dim, True), min=eps)
+    n2 = dlcore.clamp(dlcore.norm(x2, 2, dim, True), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+# ---- upsampling aliases --------------------------------------------------------------------
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    return dlcore.interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def _softmax_dim(ndim):
+    """The dim torch picks when ``Softmax(dim=None)``: 0 for 0-, 1- and 3-D inputs, else 1."""
+    return 0 if ndim in (0, 1, 3) else 1
