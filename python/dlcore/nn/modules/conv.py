@@ -1,5 +1,4 @@
 """Conv1d/2d/3d and ConvTranspose1d/2d/3d with PyTorch's constructors and initialisation."""
-import math
 
 import dlcore
 
@@ -64,12 +63,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init._reset_weight_and_bias_(self.weight, self.bias)
 
     def extra_repr(self):
         n = self._n
