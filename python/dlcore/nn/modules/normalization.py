@@ -8,6 +8,19 @@ from ..module import Module
 from ..parameter import Parameter
 
 
+def _register_affine(module, shape, affine, bias, dtype, device):
+    """The learnable per-feature scale (ones) and shift (zeros) of a norm layer, or None entries
+    when `affine` (or `bias` for the shift) is off."""
+    if affine:
+        module.weight = Parameter(dlcore.ones(*shape, dtype=dtype, device=device))
+        if bias:
+            module.bias = Parameter(dlcore.zeros(*shape, dtype=dtype, device=device))
+            return
+    else:
+        module.register_parameter("weight", None)
+    module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     _expected_dims = ()
 
@@ -19,15 +32,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(dlcore.empty(num_features, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(dlcore.empty(num_features, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_features,), affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", dlcore.zeros(num_features, dtype=dtype, device=device))
             self.register_buffer("running_var", dlcore.ones(num_features, dtype=dtype, device=device))
@@ -100,15 +105,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(dlcore.ones(*self.normalized_shape, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(dlcore.zeros(*self.normalized_shape, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def reset_parameters(self):
         if self.elementwise_affine:
@@ -136,15 +133,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(dlcore.ones(num_channels, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(dlcore.zeros(num_channels, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_channels,), affine, bias, dtype, device)
 
     def reset_parameters(self):
         if self.affine:
