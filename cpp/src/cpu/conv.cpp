@@ -15,15 +15,6 @@
 // (n, g, chunk); backward-input chunks of one image overlap in gx, so threads take whole
 // (n, g) slabs (or, for fewer slabs than threads, the GEMM splits itself); backward-weight
 // threads each sum their chunks into a private gW that is added under a lock at the end.
-//
-// Note [Depthwise convolution]
-// With one input channel per group (depthwise, C/groups == 1, K/groups output channels per
-// input channel) a tap touches one input plane, so the kernels work plane by plane without
-// im2col: each output line is accumulated tap by tap as `row[ow] += w * x_row[ow * sw + off]`
-// over the range of ow whose input is inside the image, which vectorises over ow for stride 1.
-// Forward and backward input run one task per (n, channel) plane; backward weight runs one
-// task per output channel and keeps per-tap partial sums per ow lane (summed at the end, so the
-// inner loop stays elementwise and vectorises).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/conv_cpu.h"
 #include "cpu/loops.h"
 #include "cpu/vec_math.h"
 #include "dlcore/ops.h"
@@ -41,9 +33,7 @@
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
 namespace {
-
-constexpr int64_t kParallelWork = int64_t(1) << 17;  // multiply-adds below which one thread runs
-constexpr int64_t kColBytes = int64_t(512) << 10;     // target size of one im2col chunk (L2)
+using namespace conv_cpu;
 
 // Per-thread scratch (im2col chunks), kept between calls: reused pages are cheap to write.
 struct Scratch {
@@ -77,31 +67,6 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs,
   gemm_kernel[Device{}](g);
 }
 
-// Derived sizes shared by the kernels.
-struct Geometry {
-  int64_t cg, kg, kk, ck, lines, ow, p, in_plane;
-  bool pointwise;  // 1x1, stride 1, no padding: col is the image itself
-  explicit Geometry(const ConvParams& q)
-      : cg(q.c / q.groups), kg(q.k / q.groups), kk(q.kernel_numel()), ck(cg * kk), lines(q.out[0] * q.out[1]),
-        ow(q.out[2]), p(q.out_numel()), in_plane(q.in_numel()) {
-    pointwise = kk == 1 && q.in == q.out;
-    for (int d = 0; d < 3; ++d) pointwise = pointwise && q.stride[d] == 1 && q.pad[d] == 0;
-  }
-  // Output lines per im2col chunk: about kColBytes of col, at least `parts` chunks per image.
-  int64_t chunk_lines(size_t elem, int64_t parts) const {
-    int64_t l = std::max<int64_t>(1, kColBytes / std::max<int64_t>(1, ck * ow * static_cast<int64_t>(elem)));
-    if (pointwise) l = lines;
-    return std::max<int64_t>(1, std::min(l, (lines + parts - 1) / parts));
-  }
-};
-
-// The range [lo, hi) of outputs o with 0 <= o * stride + off < in.
-inline void valid_range(int64_t out, int64_t in, int64_t stride, int64_t off, int64_t& lo, int64_t& hi) {
-  lo = off < 0 ? (-off + stride - 1) / stride : 0;
-  hi = off >= in ? 0 : std::min(out, (in - 1 - off) / stride + 1);
-  lo = std::min(lo, out);
-  hi = std::max(hi, lo);
-}
 
 // col (ck x (l1 - l0) * ow, row stride ld) = im2col of output lines [l0, l1) of one group's
 // channels x (cg planes of in_plane elements).
@@ -159,142 +124,6 @@ void col2im_add(const ConvParams& q, const Geometry& g, const T* col, int64_t ld
       }
     }
   }
-}
-
-// Sum of n values with 16 independent lanes (vectorises without reassociation flags).
-template <typename T>
-double lane_sum(const T* v, int64_t n) {
-  T acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += v[i + j];
-  double s = 0;
-  for (; i < n; ++i) s += v[i];
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  return s;
-}
-
-// ---- depthwise (Note [Depthwise convolution]) ----------------------------------------------
-
-// Calls f(line, id, ih, tap0) for every output line of a plane and every (kd, kh) whose input
-// line (id, ih) is inside the image; tap0 = (kd * KH + kh) * KW.
-template <typename F>
-DL_VEC_INLINE void for_each_tap_line(const ConvParams& q, F&& f) {
-  for (int64_t od = 0; od < q.out[0]; ++od)
-    for (int64_t oh = 0; oh < q.out[1]; ++oh)
-      for (int64_t kt = 0; kt < q.kernel[0]; ++kt) {
-        const int64_t id = od * q.stride[0] - q.pad[0] + kt * q.dilation[0];
-        if (id < 0 || id >= q.in[0]) continue;
-        for (int64_t kr = 0; kr < q.kernel[1]; ++kr) {
-          const int64_t ih = oh * q.stride[1] - q.pad[1] + kr * q.dilation[1];
-          if (ih < 0 || ih >= q.in[1]) continue;
-          f(od * q.out[1] + oh, id * q.in[1] + ih, (kt * q.kernel[1] + kr) * q.kernel[2]);
-        }
-      }
-}
-
-template <typename T>
-void depthwise_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
-  const int64_t OW = g.ow, W = q.in[2], KW = q.kernel[2], sw = q.stride[2];
-  parallel_for(0, q.n * q.k, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, g.p * g.kk)),
-               [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / q.k, k = t % q.k;
-      const T* xp = x + (n * q.c + k / g.kg) * g.in_plane;
-      const T* wk = w + k * g.kk;
-      T* yp = y + t * g.p;
-      std::fill(yp, yp + g.p, b ? b[k] : T(0));
-      for_each_tap_line(q, [&](int64_t line, int64_t in_line, int64_t tap0) {
-        T* __restrict yr = yp + line * OW;
-        const T* xr = xp + in_line * W;
-        for (int64_t ks = 0; ks < KW; ++ks) {
-          const T wv = wk[tap0 + ks];
-          const int64_t off = ks * q.dilation[2] - q.pad[2];
-          int64_t lo, hi;
-          valid_range(OW, W, sw, off, lo, hi);
-          const T* __restrict xs = xr + off;
-          if (sw == 1) {
-            for (int64_t o = lo; o < hi; ++o) yr[o] += wv * xs[o];
-          } else {
-            for (int64_t o = lo; o < hi; ++o) yr[o] += wv * xs[o * sw];
-          }
-        }
-      });
-    }
-  });
-}
-
-template <typename T>
-void depthwise_backward_input(const ConvParams& q, const Geometry& g, T* gx, const T* gy, const T* w) {
-  const int64_t OW = g.ow, W = q.in[2], KW = q.kernel[2], sw = q.stride[2];
-  parallel_for(0, q.n * q.c, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, g.p * g.kk * g.kg)),
-               [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / q.c, c = t % q.c;
-      T* xp = gx + t * g.in_plane;
-      std::fill(xp, xp + g.in_plane, T(0));
-      for (int64_t k = c * g.kg; k < (c + 1) * g.kg; ++k) {
-        const T* yp = gy + (n * q.k + k) * g.p;
-        const T* wk = w + k * g.kk;
-        for_each_tap_line(q, [&](int64_t line, int64_t in_line, int64_t tap0) {
-          const T* __restrict yr = yp + line * OW;
-          T* xr = xp + in_line * W;
-          for (int64_t ks = 0; ks < KW; ++ks) {
-            const T wv = wk[tap0 + ks];
-            const int64_t off = ks * q.dilation[2] - q.pad[2];
-            int64_t lo, hi;
-            valid_range(OW, W, sw, off, lo, hi);
-            T* __restrict xs = xr + off;
-            if (sw == 1) {
-              for (int64_t o = lo; o < hi; ++o) xs[o] += wv * yr[o];
-            } else {
-              for (int64_t o = lo; o < hi; ++o) xs[o * sw] += wv * yr[o];
-            }
-          }
-        });
-      }
-    }
-  });
-}
-
-template <typename T>
-void depthwise_backward_weight(const ConvParams& q, const Geometry& g, T* gw, T* gb, const T* gy, const T* x) {
-  const int64_t OW = g.ow, W = q.in[2], KW = q.kernel[2], sw = q.stride[2];
-  parallel_for(0, q.k, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, q.n * g.p * g.kk)),
-               [&](int64_t k0, int64_t k1) {
-    std::vector<T> lanes(gw ? g.kk * OW : 0);  // per tap, per ow: partial sums
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t c = k / g.kg;
-      if (gb) {
-        double s = 0;
-        for (int64_t n = 0; n < q.n; ++n) s += lane_sum(gy + (n * q.k + k) * g.p, g.p);
-        gb[k] = static_cast<T>(s);
-      }
-      if (!gw) continue;
-      std::fill(lanes.begin(), lanes.end(), T(0));
-      for (int64_t n = 0; n < q.n; ++n) {
-        const T* yp = gy + (n * q.k + k) * g.p;
-        const T* xp = x + (n * q.c + c) * g.in_plane;
-        for_each_tap_line(q, [&](int64_t line, int64_t in_line, int64_t tap0) {
-          const T* __restrict yr = yp + line * OW;
-          const T* xr = xp + in_line * W;
-          for (int64_t ks = 0; ks < KW; ++ks) {
-            T* __restrict acc = lanes.data() + (tap0 + ks) * OW;
-            const int64_t off = ks * q.dilation[2] - q.pad[2];
-            int64_t lo, hi;
-            valid_range(OW, W, sw, off, lo, hi);
-            const T* __restrict xs = xr + off;
-            if (sw == 1) {
-              for (int64_t o = lo; o < hi; ++o) acc[o] += yr[o] * xs[o];
-            } else {
-              for (int64_t o = lo; o < hi; ++o) acc[o] += yr[o] * xs[o * sw];
-            }
-          }
-        });
-      }
-      for (int64_t tap = 0; tap < g.kk; ++tap) gw[k * g.kk + tap] = static_cast<T>(lane_sum(&lanes[tap * OW], OW));
-    }
-  });
 }
 
 // ---- GEMM-based kernels (Note [Convolution as GEMM]) ---------------------------------------
