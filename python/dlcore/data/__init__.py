@@ -1,8 +1,8 @@
 """Data loading: datasets, splits, a prefetching DataLoader, image transforms and the bundled
 MNIST (``dlcore.data.datasets.MNIST``)."""
-from . import datasets, transforms
+from . import datasets, tokenizers, transforms
 from .dataloader import DataLoader, default_collate
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
-           "default_collate", "datasets", "transforms"]
+           "default_collate", "datasets", "tokenizers", "transforms"]

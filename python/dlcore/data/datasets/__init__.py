@@ -1,7 +1,9 @@
-"""Datasets: the bundled MNIST, scikit-learn's digits, IDX files and image folders."""
+"""Datasets: the bundled MNIST and Shakespeare, scikit-learn's digits, IDX files and image folders."""
 from .digits import Digits
 from .folder import ImageFolder
 from .idx import IDX, read_idx, write_idx
 from .mnist import MNIST
+from .shakespeare import Shakespeare, shakespeare_text
 
-__all__ = ["MNIST", "Digits", "IDX", "ImageFolder", "read_idx", "write_idx"]
+__all__ = ["MNIST", "Digits", "IDX", "ImageFolder", "read_idx", "write_idx", "Shakespeare",
+           "shakespeare_text"]
