@@ -1,6 +1,7 @@
 // Factories and random tensors. Python-side signatures (sizes as varargs, dtype inference
 // for arange, requires_grad=) are in python/dlcore/_creation.py; these take plain values.
 #include "common.h"
+#include "ops/factory.h"
 
 namespace dlcore {
 
@@ -25,6 +26,7 @@ void bind_creation(py::module_& m) {
   m.def("_randperm", [dt](int64_t n, py::object d, py::object dev) { return randperm(n, dt(d, DType::Int64), parse_device_arg(dev)); });
   m.def("manual_seed", &manual_seed, py::arg("seed"));
   m.def("initial_seed", &initial_seed);
+  DL_DEF_BOTH(m, tensor_class(m), "multinomial", &multinomial, py::arg("num_samples"), py::arg("replacement") = false);
   m.def("dropout", &dropout, py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
 }
 

@@ -2,8 +2,12 @@
 // tensors, dropout.
 #include "ops/factory.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
@@ -140,6 +144,65 @@ Tensor randperm(int64_t n, DType dtype, Device device) {
   });
 }
 
+// Note [Multinomial sampling]: with replacement, each draw inverts the row's cumulative sums
+// (binary search for u * total). Without replacement, the draws are the num_samples smallest
+// keys -log(u_i) / w_i (exponential races: the first arrival is category i with probability
+// w_i / sum w, and the later ones follow the same rule among the rest), so one pass over the row
+// and a partial sort give the whole ordered sample. Zero-weight categories are never drawn.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
+  DL_CHECK(probs->dim() == 1 || probs->dim() == 2, ValueError,
+           "multinomial: expected probs of 1 or 2 dimensions, got ", probs->describe());
+  DL_CHECK(is_floating(probs->dtype()), TypeError, "multinomial: expected a floating probs tensor, got ",
+           probs->describe());
+  DL_CHECK(num_samples > 0, ValueError, "multinomial: num_samples must be positive, got ", num_samples);
+  const int64_t rows = probs->dim() == 2 ? probs->shape()[0] : 1, v = probs->shape().back();
+  DL_CHECK(v > 0, ValueError, "multinomial: probs has no categories, shape ", probs->describe());
+  DL_CHECK(replacement || num_samples <= v, ValueError, "multinomial: cannot draw ", num_samples,
+           " samples without replacement from ", v, " categories");
+  Tensor w = contiguous(to_device(to_dtype(probs, DType::Float64), Device{}));
+  const double* pw = w->data<double>();
+  Tensor u = rand({rows, replacement ? num_samples : v}, DType::Float64, Device{});
+  const double* pu = u->data<double>();
+  Shape out_shape = probs->dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples};
+  Tensor out = empty(out_shape, DType::Int64, Device{});
+  int64_t* po = out->data<int64_t>();
+  std::vector<double> cum(v);
+  std::vector<std::pair<double, int64_t>> keys(v);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* row = pw + r * v;
+    double total = 0;
+    int64_t positive = 0;
+    for (int64_t i = 0; i < v; ++i) {
+      DL_CHECK(std::isfinite(row[i]) && row[i] >= 0, ValueError,
+               "multinomial: probs must be finite and non-negative, got ", row[i], " at row ", r, ", index ", i);
+      total += row[i];
+      cum[i] = total;
+      positive += row[i] > 0;
+    }
+    DL_CHECK(total > 0, ValueError, "multinomial: row ", r, " of probs sums to zero");
+    DL_CHECK(replacement || num_samples <= positive, ValueError, "multinomial: cannot draw ", num_samples,
+             " samples without replacement from row ", r, ", which has ", positive, " non-zero weights");
+    int64_t* dst = po + r * num_samples;
+    if (replacement) {
+      for (int64_t s = 0; s < num_samples; ++s) {
+        const double target = pu[r * num_samples + s] * total;
+        int64_t i = std::upper_bound(cum.begin(), cum.end(), target) - cum.begin();
+        i = std::min(i, v - 1);
+        while (row[i] == 0 && i > 0) --i;  // u * total landing exactly on a boundary
+        dst[s] = i;
+      }
+      continue;
+    }
+    for (int64_t i = 0; i < v; ++i) {
+      const double e = -std::log1p(-pu[r * v + i]);  // Exp(1) from u in [0, 1)
+      keys[i] = {row[i] > 0 ? e / row[i] : std::numeric_limits<double>::infinity(), i};
+    }
+    std::partial_sort(keys.begin(), keys.begin() + num_samples, keys.end());
+    for (int64_t s = 0; s < num_samples; ++s) dst[s] = keys[s].second;
+  }
+  return to_device(out, probs->device());
+}
+
 Tensor dropout(const Tensor& x, double p, bool training) {
   DL_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability has to be between 0 and 1, but got ", p);
   if (!training || p == 0) return x;
@@ -153,6 +216,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 DL_REGISTER_OPS({"zeros", "factory", false}, {"ones", "factory", false}, {"full", "factory", false},
                 {"arange", "factory", false}, {"linspace", "factory", false}, {"eye", "factory", false},
                 {"rand", "random", false}, {"randn", "random", false}, {"randint", "random", false},
-                {"randperm", "random", false}, {"dropout", "random", true});
+                {"randperm", "random", false}, {"multinomial", "random", false},
+                {"dropout", "random", true});
 
 }  // namespace dlcore

@@ -9,4 +9,8 @@ namespace dlcore {
 DL_DECLARE_KERNEL(uniform_kernel, void (*)(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset));
 DL_DECLARE_KERNEL(normal_kernel, void (*)(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset));
 
+// Draws num_samples category indices per row of probs ((V) or (B, V) non-negative weights, not
+// necessarily normalised): int64 of shape (num_samples) or (B, num_samples). Runs on the host.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
+
 }  // namespace dlcore
