@@ -1,5 +1,5 @@
 """``dlcore.nn``: modules, parameters, initialisers and the functional API, named as in torch.nn."""
-from . import functional, init, utils  # noqa: F401
+from . import attention_masks, functional, init, utils  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from . import modules as _modules

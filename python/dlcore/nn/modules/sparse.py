@@ -1,4 +1,7 @@
-"""Embedding: a lookup table of ``num_embeddings`` vectors."""
+"""Embedding (a lookup table of ``num_embeddings`` vectors) and the positional embeddings built on it:
+fixed sinusoidal and learned."""
+import math
+
 import dlcore
 
 from .. import functional as F
@@ -64,3 +67,56 @@ class Embedding(Module):
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=embeddings, _freeze=freeze)
+
+
+# ---- positional embeddings ---------------------------------------------------------------------
+def sinusoidal_position_encoding(num_positions, embedding_dim, base=10000.0, dtype=None, device=None):
+    """The fixed encoding of Vaswani et al. (2017), a (num_positions, embedding_dim) tensor:
+    pe[t, 2i] = sin(t / base^(2i / d)) and pe[t, 2i + 1] = cos(t / base^(2i / d)), d = embedding_dim
+    (an odd d ends with a sin column)."""
+    if num_positions < 0 or embedding_dim < 1:
+        raise ValueError(f"sinusoidal_position_encoding: need num_positions >= 0 and embedding_dim >= 1, got "
+                         f"{num_positions} and {embedding_dim}")
+    half = (embedding_dim + 1) // 2
+    pos = dlcore.arange(num_positions, dtype=dlcore.float64).reshape([num_positions, 1])
+    inv_freq = dlcore.exp(dlcore.arange(half, dtype=dlcore.float64) * (-2.0 * math.log(base) / embedding_dim))
+    angle = pos * inv_freq.reshape([1, half])  # (T, half)
+    pe = dlcore.stack([dlcore.sin(angle), dlcore.cos(angle)], -1).reshape([num_positions, 2 * half])
+    pe = pe.narrow(1, 0, embedding_dim).to(dtype or dlcore.float32).contiguous()
+    return pe if device is None else pe.to(device)
+
+
+class SinusoidalPositionalEmbedding(Module):
+    """Fixed sinusoidal position vectors (``sinusoidal_position_encoding``) looked up by position:
+    ``forward(positions)`` maps an integer tensor of positions (any shape, each < num_positions)
+    to (..., embedding_dim), like an Embedding without parameters. The table is a non-persistent
+    buffer ``pe`` (not in the state_dict, it is rebuilt from the arguments)."""
+
+    def __init__(self, num_positions, embedding_dim, base=10000.0, device=None, dtype=None):
+        super().__init__()
+        self.num_positions = num_positions
+        self.embedding_dim = embedding_dim
+        self.base = base
+        self.register_buffer("pe", sinusoidal_position_encoding(num_positions, embedding_dim, base, dtype, device),
+                             persistent=False)
+
+    def forward(self, positions):
+        return F.embedding(positions, self.pe)
+
+    def extra_repr(self):
+        return f"{self.num_positions}, {self.embedding_dim}, base={self.base}"
+
+
+class LearnedPositionalEmbedding(Embedding):
+    """Learned absolute positions (BERT, GPT-2, ViT): an Embedding of ``num_positions`` rows looked
+    up by position, ``forward(positions)``; initialised N(0, std^2) (std 0.02 as in GPT-2 and BERT;
+    ``std=1.0`` gives Embedding's own initialisation)."""
+
+    def __init__(self, num_positions, embedding_dim, std=0.02, device=None, dtype=None):
+        super().__init__(num_positions, embedding_dim,
+                         _weight=dlcore.empty(num_positions, embedding_dim, dtype=dtype, device=device))
+        self.std = std
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight, 0.0, self.std)
