@@ -61,5 +61,9 @@ from . import cuda  # noqa: E402,F401
 from . import data  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
+from . import models  # noqa: E402,F401
+from ._summary import summary  # noqa: E402,F401
+from .serialization import load, save  # noqa: E402,F401
+from . import metrics  # noqa: E402,F401
 
 __version__ = "0.1.0"

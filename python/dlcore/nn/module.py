@@ -348,18 +348,24 @@ class Module:
 
     def _apply(self, fn):
         """Replaces every parameter and buffer ``t`` by ``fn(t)`` (parameters stay Parameters with the
-        same ``requires_grad``; a gradient is converted along)."""
+        same ``requires_grad``; a gradient is converted along). A parameter shared by several modules
+        (tied weights) stays shared: it is converted once."""
+        converted = {}  # id(old parameter) -> its replacement
         for m in self.modules():
             for name, p in m._parameters.items():
                 if p is None:
                     continue
+                if id(p) in converted:
+                    m._parameters[name] = converted[id(p)]
+                    continue
+                converted[id(p)] = p
                 new = fn(p.detach())
                 if new is p or (new.data_ptr() == p.data_ptr() and new.dtype == p.dtype and new.device == p.device):
                     continue
                 q = Parameter(new, p.requires_grad)
                 if p.grad is not None:
                     q.grad = fn(p.grad)
-                m._parameters[name] = q
+                m._parameters[name] = converted[id(p)] = q
             for name, b in m._buffers.items():
                 if b is not None:
                     m._buffers[name] = fn(b)
