@@ -1,0 +1,233 @@
+"""The ``dlcore`` command (also ``python -m dlcore``):
+
+    dlcore train MODEL [options]   train a model from dlcore.models (lenet: LeNet-5 on the bundled MNIST)
+    dlcore eval CKPT [options]     loss and accuracy of a checkpoint on a dataset split
+    dlcore summary MODEL           layers, output shapes, parameters and FLOPs of a model
+
+``main(argv)`` returns the exit code: 0 on success, 1 for a failed command (missing file,
+checkpoint that does not fit), 2 for bad arguments, 130 when training was interrupted
+(Ctrl-C; a checkpoint to resume from is saved). Errors are one line on stderr; set
+DLCORE_DEBUG=1 to see the traceback of unexpected ones.
+"""
+import argparse
+import dataclasses
+import os
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: "dlcore train: error: ... (see dlcore train --help)"."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _input_size(text):
+    try:
+        dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError:
+        dims = []
+    if not dims or any(d < 1 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected a shape like 1,28,28, got {text!r}")
+    return dims
+
+
+def build_parser():
+    from .train import OPTIMIZERS, SCHEDULERS
+
+    p = _Parser(prog="dlcore", description="Train, evaluate and inspect dlcore models.",
+                epilog="Examples: dlcore train lenet | dlcore train mlp --epochs 5 --lr 3e-3 | "
+                       "dlcore eval runs/lenet-*/best.safetensors | dlcore summary lenet")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model", description=(
+        "Train MODEL (a name from dlcore.models) on a dataset. Options left out come from the model's "
+        "default recipe (dlcore.cli.train.RECIPES). Writes best/last checkpoints, metrics.json and "
+        "curves.png to --out; Ctrl-C saves a checkpoint that --resume continues from."))
+    t.add_argument("model", help="model name, e.g. lenet, mlp (dlcore summary lists them on error)")
+    t.add_argument("--dataset", default=None,
+                   help="mnist (bundled, default) | digits (scikit-learn) | idx:DIR (MNIST-format IDX files) | "
+                        "folder:DIR (one sub-folder of images per class)")
+    t.add_argument("--epochs", type=_positive_int, help="number of epochs")
+    t.add_argument("--batch-size", type=_positive_int, help="training batch size")
+    t.add_argument("--lr", type=float, help="learning rate (the peak for --scheduler onecycle)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--momentum", type=float, help="momentum of sgd/rmsprop (sgd uses Nesterov momentum)")
+    t.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
+    t.add_argument("--scheduler", choices=SCHEDULERS,
+                   help="learning-rate schedule: step (x0.1 every epochs/3), cosine, onecycle (per batch), "
+                        "plateau (x0.1 when val accuracy stalls for 2 epochs)")
+    t.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the training loss")
+    t.add_argument("--translate", type=float, metavar="PIXELS",
+                   help="augmentation: shift training images randomly by up to PIXELS (0: off)")
+    t.add_argument("--rotate", type=float, metavar="DEGREES",
+                   help="augmentation: rotate training images randomly by up to DEGREES (0: off)")
+    t.add_argument("--scale", type=float, metavar="FRAC",
+                   help="augmentation: zoom training images by a random factor in [1 - FRAC, 1 + FRAC] (0: off)")
+    t.add_argument("--input-size", type=_positive_int, metavar="SIDE",
+                   help="pad (up to 8 px) or resize images to SIDE x SIDE for the model")
+    t.add_argument("--out", help="output folder (default: runs/MODEL-TIMESTAMP; with --resume: the checkpoint's)")
+    t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly where it stopped")
+    t.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
+    t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                   help="stop when val accuracy has not improved for PATIENCE epochs")
+    t.add_argument("--val-split", type=float, metavar="FRAC",
+                   help="validation fraction for idx:/folder: datasets without a validation split")
+    t.add_argument("--prefetch", "--workers", type=_nonneg_int, dest="prefetch",
+                   help="batches the loader's background thread prepares ahead (0: none; default 2)")
+    t.add_argument("--device", default=None, help="cpu (default) or cuda")
+    t.add_argument("--limit-train", type=_positive_int, metavar="N", help="use the first N training images only")
+    t.add_argument("--limit-val", type=_positive_int, metavar="N", help="use the first N validation images only")
+    t.add_argument("--limit-test", type=_positive_int, metavar="N", help="use the first N test images only")
+    bar = t.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show the progress bar (default: when stderr is a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint", description=(
+        "Loss and accuracy of the model in CKPT on a split of its dataset (or of --dataset)."))
+    e.add_argument("checkpoint", metavar="CKPT")
+    e.add_argument("--dataset", default=None, help="default: the dataset the checkpoint was trained on")
+    e.add_argument("--split", choices=("test", "val", "train"), default="test")
+    e.add_argument("--model", default=None, help="the model of a bare state-dict file (default: from the checkpoint)")
+    e.add_argument("--batch-size", type=_positive_int, default=500)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images only")
+
+    s = sub.add_parser("summary", help="print a model summary", description=(
+        "Layers, output shapes, parameter counts and FLOPs of MODEL for one input."))
+    s.add_argument("model")
+    s.add_argument("--input-size", type=_input_size, default=None, metavar="C,H,W",
+                   help="input shape without the batch dimension (default: 1,S,S with S the recipe's input size, "
+                        "or 28)")
+    s.add_argument("--num-classes", type=_positive_int, default=10)
+    s.add_argument("--depth", type=_nonneg_int, default=3, help="levels of nested modules to list")
+    return p
+
+
+def _known_model(parser, name):
+    import dlcore
+    names = dlcore.models.list_models()
+    if name.lower() not in names:
+        parser.error(f"unknown model {name!r}; known models: {', '.join(names)}")
+
+
+def _cmd_train(args, parser):
+    from .train import TrainConfig, train
+
+    _known_model(parser, args.model)
+    # the options given on the command line; TrainConfig's defaults (the recipe) for the rest
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    config = TrainConfig(**given)
+    result = train(config)
+    if result["status"] == "interrupted":
+        return 130
+    if result["test_acc"] is not None:
+        print(f"test accuracy: {100 * result['test_acc']:.2f}%")
+    return 0
+
+
+def _cmd_eval(args, parser):
+    from .train import evaluate_checkpoint
+
+    if args.model is not None:
+        _known_model(parser, args.model)
+    loss, acc, correct, count, what = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
+                                                          model_name=args.model, batch_size=args.batch_size,
+                                                          device=args.device, limit=args.limit)
+    print(f"{what}: loss {loss:.4f}  accuracy {100 * acc:.2f}% ({correct}/{count})")
+    return 0
+
+
+def _cmd_summary(args, parser):
+    import dlcore
+
+    from .errors import CLIError
+    from .train import recipe_for
+
+    _known_model(parser, args.model)
+    size = args.input_size
+    if size is None:
+        side = recipe_for(args.model)["input_size"] or 28
+        size = [1, side, side]
+    if len(size) != 3:
+        parser.error(f"--input-size must be C,H,W for an image model, got {','.join(map(str, size))}")
+    try:
+        model = dlcore.models.get_model(args.model, num_classes=args.num_classes, in_channels=size[0])
+    except TypeError as e:
+        raise CLIError(f"model {args.model!r} can't be built with in_channels={size[0]}: {e}") from None
+    if hasattr(dlcore, "summary"):
+        try:
+            text = dlcore.summary(model, tuple(size), depth=args.depth, verbose=False)
+        except Exception as e:  # noqa: BLE001 - a model/input mismatch is a user error here
+            raise CLIError(f"model {args.model!r} does not accept inputs of shape {size}: {e}") from None
+        print(text)
+        return 0
+    total = 0
+    for name, child in model.named_children():  # without dlcore.summary: counts per top-level module
+        n = sum(p.numel() for p in child.parameters())
+        total += n
+        print(f"{name:<20} {type(child).__name__:<20} {n:>14,}")
+    print(f"{'total':<41} {sum(p.numel() for p in model.parameters()):>14,}")
+    return 0
+
+
+def main(argv=None):
+    """Runs the command line ``argv`` (default: sys.argv[1:]) and returns the exit code."""
+    from .errors import CLIError, one_line
+
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help / --version
+            return e.code if isinstance(e.code, int) else 0
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        sub = parser._subparsers._group_actions[0].choices[args.command]
+        handler = {"train": _cmd_train, "eval": _cmd_eval, "summary": _cmd_summary}[args.command]
+        return handler(args, sub)
+    except _UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except CLIError as e:
+        prog = f"dlcore {args.command}" if "args" in locals() and getattr(args, "command", None) else "dlcore"
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dlcore: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line for the user; DLCORE_DEBUG=1 for the traceback
+        if os.environ.get("DLCORE_DEBUG"):
+            raise
+        print(f"dlcore: error: {type(e).__name__}: {one_line(e)} (DLCORE_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
