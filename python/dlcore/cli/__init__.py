@@ -1,6 +1,8 @@
 """The ``dlcore`` command (also ``python -m dlcore``):
 
-    dlcore train MODEL [options]   train a model from dlcore.models (lenet: LeNet-5 on the bundled MNIST)
+    dlcore train MODEL [options]   train a model from dlcore.models (lenet: LeNet-5 on the bundled MNIST;
+                                   gpt, bert, lstm: language models on the bundled Shakespeare)
+    dlcore generate CKPT [options] sample text from a GPT or LSTM checkpoint
     dlcore eval CKPT [options]     loss and accuracy of a checkpoint on a dataset split
     dlcore summary MODEL           layers, output shapes, parameters and FLOPs of a model
 
@@ -11,6 +13,7 @@ DLCORE_DEBUG=1 to see the traceback of unexpected ones.
 """
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
@@ -63,7 +66,8 @@ def build_parser():
 
     p = _Parser(prog="dlcore", description="Train, evaluate and inspect dlcore models.",
                 epilog="Examples: dlcore train lenet | dlcore train mlp --epochs 5 --lr 3e-3 | "
-                       "dlcore eval runs/lenet-*/best.safetensors | dlcore summary lenet")
+                       "dlcore eval runs/lenet-*/best.safetensors | dlcore summary lenet | "
+                       "dlcore train gpt --dataset shakespeare | dlcore generate runs/gpt_mini-*/best.safetensors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model", description=(
@@ -72,8 +76,9 @@ def build_parser():
         "curves.png to --out; Ctrl-C saves a checkpoint that --resume continues from."))
     t.add_argument("model", help="model name, e.g. lenet, mlp (dlcore summary lists them on error)")
     t.add_argument("--dataset", default=None,
-                   help="mnist (bundled, default) | digits (scikit-learn) | idx:DIR (MNIST-format IDX files) | "
-                        "folder:DIR (one sub-folder of images per class)")
+                   help="mnist (bundled, default for image models) | digits (scikit-learn) | idx:DIR (MNIST-format "
+                        "IDX files) | folder:DIR (one sub-folder of images per class) | shakespeare (bundled text, "
+                        "default for language models)")
     t.add_argument("--epochs", type=_positive_int, help="number of epochs")
     t.add_argument("--batch-size", type=_positive_int, help="training batch size")
     t.add_argument("--lr", type=float, help="learning rate (the peak for --scheduler onecycle)")
@@ -105,6 +110,15 @@ def build_parser():
     t.add_argument("--limit-train", type=_positive_int, metavar="N", help="use the first N training images only")
     t.add_argument("--limit-val", type=_positive_int, metavar="N", help="use the first N validation images only")
     t.add_argument("--limit-test", type=_positive_int, metavar="N", help="use the first N test images only")
+    lm = t.add_argument_group("language models (gpt*, bert*, lstm, gru on --dataset shakespeare)")
+    lm.add_argument("--max-steps", type=_positive_int, help="optimizer steps of the run")
+    lm.add_argument("--block-size", type=_positive_int, help="context length in tokens")
+    lm.add_argument("--tokenizer", choices=("char", "byte"), help="characters (default) or UTF-8 bytes")
+    lm.add_argument("--warmup", type=_nonneg_int, help="steps of linear learning-rate warm-up before cosine decay")
+    lm.add_argument("--dropout", type=float, help="dropout rate of the model")
+    lm.add_argument("--eval-interval", type=_positive_int, help="steps between validation evaluations")
+    lm.add_argument("--sample-tokens", type=_nonneg_int, help="tokens of the sample printed at the end")
+    lm.add_argument("--prompt", help="the text the final sample starts from (default: a newline)")
     bar = t.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show the progress bar (default: when stderr is a terminal)")
@@ -119,6 +133,17 @@ def build_parser():
     e.add_argument("--batch-size", type=_positive_int, default=500)
     e.add_argument("--device", default="cpu")
     e.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images only")
+
+    g = sub.add_parser("generate", help="sample text from a language-model checkpoint", description=(
+        "Continue PROMPT with TOKENS tokens sampled from the GPT or LSTM model in CKPT (written by dlcore train)."))
+    g.add_argument("checkpoint", metavar="CKPT")
+    g.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
+    g.add_argument("--tokens", type=_positive_int, default=200, help="number of tokens to generate")
+    g.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (0: greedy)")
+    g.add_argument("--top-k", type=_positive_int, default=None, help="sample among the K most likely tokens")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set reaching P")
+    g.add_argument("--seed", type=int, default=None, help="seed of the sampling")
+    g.add_argument("--device", default="cpu")
 
     s = sub.add_parser("summary", help="print a model summary", description=(
         "Layers, output shapes, parameter counts and FLOPs of MODEL for one input."))
@@ -138,10 +163,36 @@ def _known_model(parser, name):
         parser.error(f"unknown model {name!r}; known models: {', '.join(names)}")
 
 
+_IMAGE_ONLY = ("epochs", "optimizer", "momentum", "scheduler", "label_smoothing", "translate", "rotate", "scale",
+               "input_size", "val_split", "limit_train", "limit_val", "limit_test")
+_LM_ONLY = ("max_steps", "block_size", "tokenizer", "warmup", "dropout", "eval_interval", "sample_tokens", "prompt")
+
+
+def _cmd_train_lm(args, parser):
+    from .lm import LMConfig, train_lm
+
+    for name in _IMAGE_ONLY:
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name.replace('_', '-')} applies to image models, not to language model {args.model!r}")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(LMConfig)
+             if getattr(args, f.name, None) is not None}
+    result = train_lm(LMConfig(**given))
+    return 130 if result["status"] == "interrupted" else 0
+
+
 def _cmd_train(args, parser):
+    from .lm import lm_family
     from .train import TrainConfig, train
 
     _known_model(parser, args.model)
+    if lm_family(args.model) is not None:
+        return _cmd_train_lm(args, parser)
+    if args.dataset == "shakespeare":
+        parser.error(f"shakespeare is a text dataset; {args.model!r} is an image model (language models: gpt, "
+                     "bert, lstm)")
+    for name in _LM_ONLY:
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name.replace('_', '-')} applies to language models, not to image model {args.model!r}")
     # the options given on the command line; TrainConfig's defaults (the recipe) for the rest
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if getattr(args, f.name, None) is not None}
@@ -157,12 +208,34 @@ def _cmd_train(args, parser):
 def _cmd_eval(args, parser):
     from .train import evaluate_checkpoint
 
+    from .lm import evaluate_lm_checkpoint, is_lm_checkpoint
+
+    if is_lm_checkpoint(args.checkpoint):
+        if args.dataset not in (None, "shakespeare") or args.model is not None:
+            parser.error("a language-model checkpoint is evaluated on its own text dataset and model")
+        loss, what = evaluate_lm_checkpoint(args.checkpoint, "val" if args.split == "test" else args.split,
+                                            args.device)
+        print(f"{what}: loss {loss:.4f} nats per token ({loss / math.log(2):.3f} bits)")
+        return 0
     if args.model is not None:
         _known_model(parser, args.model)
     loss, acc, correct, count, what = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
                                                           model_name=args.model, batch_size=args.batch_size,
                                                           device=args.device, limit=args.limit)
     print(f"{what}: loss {loss:.4f}  accuracy {100 * acc:.2f}% ({correct}/{count})")
+    return 0
+
+
+def _cmd_generate(args, parser):
+    from .lm import generate_from_checkpoint
+
+    if args.temperature < 0:
+        parser.error(f"--temperature must be >= 0, got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        parser.error(f"--top-p must be in (0, 1], got {args.top_p}")
+    text = generate_from_checkpoint(args.checkpoint, args.prompt, args.tokens, args.temperature, args.top_k,
+                                    args.top_p, args.seed, args.device)
+    print(text)
     return 0
 
 
@@ -213,7 +286,8 @@ def main(argv=None):
             parser.print_help(sys.stderr)
             return 2
         sub = parser._subparsers._group_actions[0].choices[args.command]
-        handler = {"train": _cmd_train, "eval": _cmd_eval, "summary": _cmd_summary}[args.command]
+        handler = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
+                   "summary": _cmd_summary}[args.command]
         return handler(args, sub)
     except _UsageError as e:
         print(str(e), file=sys.stderr)

@@ -1,7 +1,7 @@
 """Loss and accuracy curves of a training run as a PNG (matplotlib, drawn off-screen)."""
 import os
 
-__all__ = ["plot_curves"]
+__all__ = ["plot_curves", "plot_lm_curves"]
 
 
 def plot_curves(history, path, title=None):
@@ -31,6 +31,37 @@ def plot_curves(history, path, title=None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+
+
+def plot_lm_curves(history, path, title=None, per_char=True):
+    """Writes the training and validation loss of a language-model run against the optimizer
+    step to ``path``, in nats (left axis) and bits per character or byte (right axis), with the
+    best validation step marked."""
+    import math
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps = [h["step"] for h in history]
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot(steps, [h["train_loss"] for h in history], "o-", label="train", markersize=3)
+    ax.plot(steps, [h["val_loss"] for h in history], "s-", label="validation", markersize=3)
+    best = min(history, key=lambda h: (h["val_loss"], h["step"]))["step"]
+    ax.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best val loss (step {best})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    bits = ax.secondary_yaxis("right", functions=(lambda n: n / math.log(2), lambda b: b * math.log(2)))
+    bits.set_ylabel("bits per character" if per_char else "bits per byte")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, format="png")

@@ -20,3 +20,4 @@ from .bert import (  # noqa: F401
     BertConfig, BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification,
     BertModel, bert_base, bert_large, bert_mini, bert_tiny, mask_tokens,
 )
+from .rnnlm import RNNLanguageModel, char_gru, char_lstm  # noqa: F401
