@@ -129,3 +129,12 @@ def test_learning_rate_schedule():
 def test_bad_input_one_line(argv, needles, capsys):
     assert main(argv) in (1, 2)
     _one_line_error(capsys, *needles)
+
+
+def test_vit_trains_on_mnist_through_the_image_path(tmp_path):
+    out = str(tmp_path / "vit")
+    assert main(["train", "vit", "--epochs", "1", "--limit-train", "64", "--limit-val", "32", "--limit-test", "32",
+                 "--batch-size", "32", "--out", out, "--no-progress"]) == 0
+    with open(os.path.join(out, "metrics.json")) as f:
+        m = json.load(f)
+    assert m["config"]["optimizer"] == "adamw" and m["test"]["count"] == 32

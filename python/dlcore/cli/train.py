@@ -64,8 +64,11 @@ RECIPES = {
                      scheduler="onecycle", translate=2.0, input_size=32),
     "resnet18_cifar": dict(optimizer="sgd", lr=0.05, weight_decay=5e-4, epochs=10, batch_size=128,
                            scheduler="onecycle", translate=2.0, input_size=32),
+    "vit": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=10, batch_size=64, scheduler="cosine",
+                translate=2.0, input_size=28),
 }
 RECIPES["lenet5"] = RECIPES["lenet"]
+RECIPES["vit_tiny_patch4"] = RECIPES["vit"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau")
