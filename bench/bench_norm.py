@@ -2,7 +2,10 @@
 
 Each case times forward + backward (all input/weight/bias grads) in float32, the median of
 several repetitions after warm-up, alternating dlcore and torch repetitions (the cores are
-shared); both libraries run with the same number of threads.
+shared); both libraries run with the same number of threads. Besides the issue's figures
+(LayerNorm 8192x768 and the larger BatchNorm/GroupNorm/LRN cases), it times the shapes of
+small models: LayerNorm over B*T rows of a small GPT/ViT width, and BatchNorm2d at each
+stage of ResNet-18 on CIFAR-10.
 
     python bench/bench_norm.py [--threads 2] [--reps 15]
 """
@@ -76,29 +79,47 @@ def main():
     torch.set_num_threads(ARGS.threads)
     dlcore.set_num_threads(ARGS.threads)
     rng = np.random.default_rng(0)
-    C_bn = 64
-    rm_dl, rv_dl = dlcore.zeros(C_bn), dlcore.ones(C_bn)
-    rm_t, rv_t = torch.zeros(C_bn), torch.ones(C_bn)
+
+    def layer_norm_case(M, D):
+        return (f"LayerNorm {M}x{D}", (M, D), (D,),
+                lambda x, w, b: dlcore.layer_norm(x, (D,), w, b),
+                lambda x, w, b: F.layer_norm(x, (D,), w, b))
+
+    def batch_norm_case(N, C, H):
+        rm_dl, rv_dl = dlcore.zeros(C), dlcore.ones(C)
+        rm_t, rv_t = torch.zeros(C), torch.ones(C)
+        return (f"BatchNorm2d train N{N} C{C} {H}x{H}", (N, C, H, H), (C,),
+                lambda x, w, b: dlcore.batch_norm(x, rm_dl, rv_dl, w, b, training=True),
+                lambda x, w, b: F.batch_norm(x, rm_t, rv_t, w, b, training=True))
+
+    def group_norm_case(G, N, C, H):
+        return (f"GroupNorm({G}) N{N} C{C} {H}x{H}", (N, C, H, H), (C,),
+                lambda x, w, b: dlcore.group_norm(x, G, w, b),
+                lambda x, w, b: F.group_norm(x, G, w, b))
+
     cases = [
-        ("LayerNorm 8192x768", (8192, 768), (768,),
-         lambda x, w, b: dlcore.layer_norm(x, (768,), w, b),
-         lambda x, w, b: F.layer_norm(x, (768,), w, b)),
-        ("BatchNorm2d train N32 C64 56x56", (32, 64, 56, 56), (64,),
-         lambda x, w, b: dlcore.batch_norm(x, rm_dl, rv_dl, w, b, training=True),
-         lambda x, w, b: F.batch_norm(x, rm_t, rv_t, w, b, training=True)),
-        ("GroupNorm(32) N8 C128 56x56", (8, 128, 56, 56), (128,),
-         lambda x, w, b: dlcore.group_norm(x, 32, w, b),
-         lambda x, w, b: F.group_norm(x, 32, w, b)),
+        layer_norm_case(8192, 768),
+        # small GPT / ViT widths (B*T rows)
+        layer_norm_case(2048, 256),
+        layer_norm_case(4096, 192),
+        batch_norm_case(32, 64, 56),
+        # ResNet-18 on CIFAR-10, one per stage
+        batch_norm_case(32, 64, 32),
+        batch_norm_case(32, 128, 16),
+        batch_norm_case(32, 256, 8),
+        batch_norm_case(32, 512, 4),
+        group_norm_case(32, 8, 128, 56),
+        group_norm_case(8, 16, 64, 32),
         ("LRN size 5 N32 C96 27x27", (32, 96, 27, 27), None,
          lambda x, w, b: dlcore.local_response_norm(x, 5),
          lambda x, w, b: F.local_response_norm(x, 5)),
     ]
     print(f"CPU: {cpu_name()}; threads: {ARGS.threads}; float32 forward + backward, median of {ARGS.reps}")
-    print(f"{'case':34s} {'dlcore ms':>10s} {'torch ms':>10s} {'torch/dlcore':>13s}")
+    print(f"{'case':36s} {'dlcore ms':>10s} {'torch ms':>10s} {'torch/dlcore':>13s}")
     for name, shape, pshape, dl_call, t_call in cases:
         leaves = make_pair(shape, pshape, rng)
         t_dl, t_t = median_times([case_step("dl", dl_call, leaves), case_step("torch", t_call, leaves)], ARGS.reps)
-        print(f"{name:34s} {t_dl * 1e3:10.2f} {t_t * 1e3:10.2f} {t_t / t_dl:12.2f}x")
+        print(f"{name:36s} {t_dl * 1e3:10.2f} {t_t * 1e3:10.2f} {t_t / t_dl:12.2f}x")
 
 
 if __name__ == "__main__":

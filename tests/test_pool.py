@@ -4,6 +4,8 @@ ceil_mode's last window, divisor_override, nearest's float32 index math).
 
 float32 tolerances: dlcore sums windows in the same order as torch, so outputs agree to a
 few ulps; gradients accumulate up to kernel-volume contributions (atol 1e-5)."""
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,7 @@ def run_both(name, x_np, kw, dtype, grad_seed=0):
 
 
 def check(name, shape, kw, dtype, distinct=False):
-    r = np.random.default_rng(abs(hash((name, shape))) % 2**32)
+    r = np.random.default_rng(zlib.crc32(repr((name, shape)).encode()))  # the same data in every run
     if distinct:
         n = int(np.prod(shape))
         x = (r.permutation(n) * 1e-3).reshape(shape)

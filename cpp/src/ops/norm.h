@@ -9,7 +9,8 @@
 //                mean, rstd (M).
 //   group_norm:  x, y, grad: (N, C, S); weight, bias (C); mean, rstd (N, G).
 //   lrn:         x, y, scale, grad: (N, C, S).
-// An absent weight/bias/grad is a null Tensor. Statistics of float32 data accumulate in double.
+// An absent weight/bias/grad is a null Tensor. Statistics of float32 data are float32 vector-lane
+// sums over blocks, the block totals added in double (Note [CPU norm statistics], cpu/norm.cpp).
 #pragma once
 
 #include "dlcore/dispatch.h"
