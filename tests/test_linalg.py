@@ -70,6 +70,26 @@ def test_operand_layouts(rng, dtype):
             np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=4 * k * U[dtype] * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("m,k,n", [(29, 37, 70), (14, 16, 32), (3, 600, 97), (130, 271, 33)])
+def test_column_major_packing_is_exact(rng, m, k, n):
+    """Column-major float operands are packed by vector loads (transposed in registers for B):
+    packing only moves data, so every layout gives bit-identical products. Sizes cover partial
+    row panels, k not a multiple of 16 and more than one k block, partial column panels, and
+    padded leading dimensions."""
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    ref = dlcore.mm(T(a), T(b)).numpy()
+    check_product(dlcore.mm(T(a), T(b)), a, b)
+    a_cm = T(a.T.copy()).t()
+    b_cm = T(b.T.copy()).t()
+    a_pad = T(np.concatenate([a.T, np.zeros((k, 5), np.float32)], axis=1)).t()[:m]  # leading dim m + 5
+    b_pad = T(np.concatenate([b.T, np.zeros((n, 3), np.float32)], axis=1)).t()[:k]
+    assert tuple(a_pad.stride()) == (1, m + 5) and tuple(b_pad.stride()) == (1, k + 3)
+    for x in (T(a), a_cm, a_pad):
+        for y in (T(b), b_cm, b_pad):
+            np.testing.assert_array_equal(dlcore.mm(x, y).numpy(), ref)
+
+
 def test_expanded_operands(rng):
     """Stride-0 operands (expanded rows, broadcast batches) are handled without wrong reuse."""
     row = rng.standard_normal((1, 20)).astype(np.float32)
@@ -267,3 +287,62 @@ def test_modified_saved_input_raises(rng):
     c.add_(1.0)
     with pytest.raises(RuntimeError):
         out.sum().backward()
+
+
+# ---- linear's own backward (Note [Linear]) ----------------------------------------------------
+
+@pytest.mark.parametrize("sx", [(6, 9), (2, 3, 9)])
+def test_linear_weight_grad_layout(rng, sx):
+    """grad_weight arrives in weight's (out, in) row-major layout, and the leaf keeps it."""
+    x = T(rng.standard_normal(sx)).requires_grad_(True)
+    w = T(rng.standard_normal((5, 9))).requires_grad_(True)
+    b = T(rng.standard_normal(5)).requires_grad_(True)
+    dlcore._C.linear(x, w, b).sum().backward()
+    assert w.grad.is_contiguous() and tuple(w.grad.stride()) == (9, 1)
+    assert tuple(b.grad.shape) == (5,)
+    assert x.grad.is_contiguous()
+
+
+@pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True),
+                                   (False, True, True), (True, True, True)])
+def test_linear_partial_grads(rng, needs):
+    """Only the inputs that require grad get one, and they equal torch's."""
+    arrays = [rng.standard_normal((4, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3)]
+    dl_in = [T(a).requires_grad_(r) for a, r in zip(arrays, needs)]
+    th_in = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
+    g = rng.standard_normal((4, 3))
+    dlcore._C.linear(*dl_in).backward(T(g))
+    torch.nn.functional.linear(*th_in).backward(torch.tensor(g))
+    for d, t, r in zip(dl_in, th_in, needs):
+        assert (d.grad is not None) == r
+        if r:
+            np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_strided_weight_and_input(rng):
+    """A transposed weight view and a column-major input: operands the GEMM reads as they are."""
+    w_t, xs, b = rng.standard_normal((9, 5)), rng.standard_normal((9, 4)), rng.standard_normal(5)
+    assert_grads_match(lambda wt, xt, b: dlcore._C.linear(xt.t(), wt.t(), b),
+                       lambda wt, xt, b: torch.nn.functional.linear(xt.t(), wt.t(), b), [w_t, xs, b])
+
+
+def test_linear_float32_training_shapes(rng):
+    """The MLP's first layer in float32: grads summed over 128 rows (weight) and 256 outputs (x)."""
+    arrays = [rng.standard_normal((128, 784)), rng.standard_normal((256, 784)) * 0.05, rng.standard_normal(256)]
+    assert_grads_match(dlcore._C.linear, torch.nn.functional.linear, arrays, dtype=np.float32, rtol=1e-4,
+                       atol=1e-4)
+
+
+def test_linear_double_backward(rng):
+    """LinearBackward's formulas carry history under create_graph."""
+    xn, wn, bn = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal(3)
+    x, w, b = (T(a).requires_grad_(True) for a in (xn, wn, bn))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (xn, wn, bn))
+    y = dlcore._C.linear(x, w, b)
+    (gx, gw) = dlcore.autograd.grad([(y * y).sum()], [x, w], create_graph=True)
+    yt = torch.nn.functional.linear(xt, wt, bt)
+    (gxt, gwt) = torch.autograd.grad((yt * yt).sum(), [xt, wt], create_graph=True)
+    ((gx * gx).sum() + (gw * gw).sum()).backward()
+    ((gxt * gxt).sum() + (gwt * gwt).sum()).backward()
+    for d, t in ((x, xt), (w, wt), (b, bt)):
+        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-11, atol=1e-11)

@@ -170,6 +170,32 @@ DL_GEMM_INLINE int64_t pack_a_rows_avx512(int64_t kc, const float* src, int64_t 
   }
   return p;
 }
+
+// A float panel with unit row stride (column-major A, e.g. a transposed weight): the panel's
+// rows of each column are contiguous, one masked load and store per column. Rows >= mr are 0.
+DL_GEMM_INLINE void pack_a_cols_avx512(int64_t kc, int64_t mr, const float* src, int64_t cs, float* out) {
+  constexpr int MR = Tiles<float>::MR;
+  const __mmask16 rows = static_cast<__mmask16>((1u << mr) - 1);
+  constexpr __mmask16 kRows = static_cast<__mmask16>((1u << MR) - 1);
+  for (int64_t p = 0; p < kc; ++p) _mm512_mask_storeu_ps(out + p * MR, kRows, _mm512_maskz_loadu_ps(rows, src + p * cs));
+}
+
+// A full float panel (NR columns) of B with unit row stride (column-major B, e.g. a
+// transposed weight or gradient): 16 x 16 pieces, each column loaded along k and transposed
+// in registers. Returns how many rows (k) it packed.
+DL_GEMM_INLINE int64_t pack_b_cols_avx512(int64_t kc, const float* src, int64_t cs, float* out) {
+  constexpr int NR = Tiles<float>::NR;
+  static_assert(NR % 16 == 0, "whole 16-column pieces");
+  int64_t p = 0;
+  for (; p + 16 <= kc; p += 16)
+    for (int c0 = 0; c0 < NR; c0 += 16) {
+      __m512 r[16];
+      for (int c = 0; c < 16; ++c) r[c] = _mm512_loadu_ps(src + (c0 + c) * cs + p);
+      transpose16(r);
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(out + (p + j) * NR + c0, r[j]);
+    }
+  return p;
+}
 #endif
 
 // A block (mc x kc, strides rs/cs) -> MR-row panels. Panel q holds rows q*MR .. q*MR+MR-1
@@ -180,6 +206,13 @@ void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, T* out) 
   for (int64_t i0 = 0; i0 < mc; i0 += MR, out += MR * kc) {
     const int64_t mr = std::min<int64_t>(MR, mc - i0);
     const T* src = a + i0 * rs;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      if (rs == 1 && cs != 1) {
+        pack_a_cols_avx512(kc, mr, src, cs, out);
+        continue;
+      }
+#endif
     if (mr == MR) {
       int64_t p0 = 0;
 #if defined(__AVX512F__)
@@ -206,7 +239,12 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* out) 
     if (nr == NR && cs == 1) {
       for (int64_t p = 0; p < kc; ++p) std::memcpy(out + p * NR, src + p * rs, NR * sizeof(T));
     } else if (nr == NR) {
-      for (int64_t p = 0; p < kc; ++p)
+      int64_t p0 = 0;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>)
+        if (rs == 1) p0 = pack_b_cols_avx512(kc, src, cs, out);
+#endif
+      for (int64_t p = p0; p < kc; ++p)
         for (int c = 0; c < NR; ++c) out[p * NR + c] = src[p * rs + c * cs];
     } else {
       for (int64_t p = 0; p < kc; ++p)

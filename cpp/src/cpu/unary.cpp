@@ -107,21 +107,27 @@ void unary_cpu(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double
 
 template <typename T>
 void backward_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
-  auto run = [&](auto df) {
+  // grad_x = f(g, x) elementwise; `grain` as for the forward loops.
+  auto loop = [&](auto f, int64_t grain) {
     cpu_loop(it, [&](char** p, const int64_t* s, int64_t n) {
       T* o = reinterpret_cast<T*>(p[0]);
       const T* g = reinterpret_cast<const T*>(p[1]);
       const T* x = reinterpret_cast<const T*>(p[2]);
       if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
-        for (int64_t i = 0; i < n; ++i) o[i] = g[i] * df(x[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = f(g[i], x[i]);
       } else {
         for (int64_t i = 0; i < n; ++i)
           *reinterpret_cast<T*>(p[0] + i * s[0]) =
-              *reinterpret_cast<const T*>(p[1] + i * s[1]) * df(*reinterpret_cast<const T*>(p[2] + i * s[2]));
+              f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
       }
-    }, kCostly);
+    }, grain);
   };
+  auto run = [&](auto df) { loop([df](T g, T x) { return g * df(x); }, kCostly); };
   switch (op) {
+    // Selects rather than multiplies, so a non-finite gradient where the input was cut off
+    // gives 0, as the where() formula does. `x` may be the input or relu's output (same sign).
+    case UnaryOp::Relu: return loop([](T g, T x) { return x > T(0) ? g : T(0); }, kCheap);
+    case UnaryOp::LeakyRelu: return loop([p0](T g, T x) { return x > T(0) ? g : g * p0; }, kCheap);
     case UnaryOp::Gelu:
       return run([](T x) { return T(0.5) * one_plus_erf_t(x * T(kSqrt1_2)) + x * T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x); });
     case UnaryOp::GeluTanh:

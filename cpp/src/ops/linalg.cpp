@@ -179,6 +179,38 @@ Tensor fold_rows(const Tensor& a, int64_t N, F&& matrix_op) {
   return reshape(out, out_shape);
 }
 
+// Note [Linear]
+// linear is its own node rather than addmm(bias, x, weight^T): the backward then computes
+// grad_weight = grad^T @ x directly in weight's (out, in) layout, where the composition would
+// produce the (in, out) product and hand the leaf a transposed view that AccumulateGrad has
+// to copy, and it records no transpose node. The bias is broadcast into the output and the
+// GEMM adds the product to it (beta = 1); its gradient is grad summed over the rows.
+//   grad_x = grad @ W        grad_W = grad^T @ x        grad_b = sum_rows(grad)
+// The formulas use mm/sum, so they run on any device and can be differentiated again.
+Tensor linear_rows(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t rows = x->shape()[0], out_features = weight->shape()[0];
+  Tensor out = empty({rows, out_features}, x->dtype(), x->device());
+  const Tensor wt = make_view(weight, {weight->shape()[1], out_features}, {weight->strides()[1], weight->strides()[0]},
+                              weight->offset());  // weight^T, no history
+  if (bias) {
+    GradModeGuard no_grad(false);
+    copy_(out, expand(detach(bias), {rows, out_features}));
+  }
+  gemm_into(out, x, wt, {}, bias ? 1.0 : 0.0, 1.0);
+  if (any_requires_grad({&x, &weight, &bias})) {
+    SavedTensor sx = weight->requires_grad() ? SavedTensor(x, false) : SavedTensor();
+    SavedTensor sw = x->requires_grad() ? SavedTensor(weight, false) : SavedTensor();
+    record("LinearBackward", {x, weight, bias}, {out}, [sx, sw](const std::vector<Tensor>& g, const Node& n) {
+      Tensor gx, gw, gb;
+      if (n.needs_input_grad(0)) gx = mm(g[0], sw.unpack(n));
+      if (n.needs_input_grad(1)) gw = mm(mT(g[0]), sx.unpack(n));
+      if (n.needs_input_grad(2)) gb = sum(g[0], {0});
+      return std::vector<Tensor>{gx, gw, gb};
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---- ops ------------------------------------------------------------------------------------
@@ -294,12 +326,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const OptTensor& bias_opt) 
     DL_CHECK(bias->dim() == 1 && bias->shape()[0] == out_features, ValueError, "linear: bias must have shape [",
              out_features, "] to match weight ", shape_str(weight->shape()), ", got ", shape_str(bias->shape()));
   }
-  // y = x @ weight^T + bias: one addmm on the rows of x (its leading dims folded into rows).
-  const Tensor wt = mT(weight);
-  auto matrix_op = [&](const Tensor& rows) { return bias ? addmm(bias, rows, wt) : mm(rows, wt); };
-  if (x->dim() == 2) return matrix_op(x);
-  if (x->dim() > 2 && rows_foldable(x)) return fold_rows(x, out_features, matrix_op);
-  Tensor y = matmul(x, wt);
+  // y = x @ weight^T + bias: one recorded product on the rows of x (its leading dims folded
+  // into rows, Note [Linear]).
+  if (x->dim() == 2) return linear_rows(x, weight, bias);
+  if (x->dim() > 2 && rows_foldable(x))
+    return fold_rows(x, out_features, [&](const Tensor& rows) { return linear_rows(rows, weight, bias); });
+  Tensor y = matmul(x, mT(weight));
   return bias ? add(y, bias) : y;
 }
 

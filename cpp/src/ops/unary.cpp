@@ -85,6 +85,22 @@ Tensor recompute_rsqrt(const Tensor& x) { return rsqrt(x); }
 Tensor recompute_sigmoid(const Tensor& x) { return sigmoid(x); }
 Tensor recompute_tanh(const Tensor& x) { return tanh(x); }
 
+// Note [Fused relu backward]
+// relu and leaky_relu pass the gradient through where the saved tensor is positive. On CPU
+// that is one pass of unary_backward_kernel; the where() formula (a bool temporary and two
+// passes) remains for other devices and for create_graph, where its result must carry
+// history. Both select, so they agree bit for bit.
+Tensor masked_grad(UnaryOp op, const Tensor& g, const Tensor& saved, double slope) {
+  if (!saved->device().is_cpu() || grad_enabled() || !is_floating(saved->dtype())) {
+    return op == UnaryOp::Relu ? where(gt(saved, s(0, saved)), g, s(0, g))
+                               : where(gt(saved, s(0, saved)), g, g * slope);
+  }
+  Tensor gx = empty(saved->shape(), saved->dtype(), saved->device());
+  unary_backward_kernel[saved->device()](op, gx, g->dtype() == saved->dtype() ? g : to_dtype(g, saved->dtype()),
+                                         saved, slope, 0.0);
+  return gx;
+}
+
 }  // namespace
 
 Tensor neg(const Tensor& x) {
@@ -169,7 +185,7 @@ Tensor tanh(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::Relu, x);
   record_unary("ReluBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) {
-    return where(gt(yv, s(0, yv)), g, s(0, g));
+    return masked_grad(UnaryOp::Relu, g, yv, 0.0);
   });
   return y;
 }
@@ -177,7 +193,7 @@ Tensor relu(const Tensor& x) {
 Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor y = unary_forward(UnaryOp::LeakyRelu, x, slope);
   record_unary("LeakyReluBackward", x, y, true, false, [slope](const Tensor& g, const Tensor& xv, const Tensor&) {
-    return where(gt(xv, s(0, xv)), g, g * slope);
+    return masked_grad(UnaryOp::LeakyRelu, g, xv, slope);
   });
   return y;
 }

@@ -51,7 +51,9 @@ inline UnaryKind unary_kind(UnaryOp op) {
 // elu (alpha), clamp (min, max; +-inf when absent).
 DL_DECLARE_KERNEL(unary_kernel, void (*)(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1));
 // grad_x = grad * f'(x) in one pass, for the activations whose derivative would take
-// several ops as a formula (gelu, gelu_tanh, silu, softplus, elu).
+// several ops as a formula (gelu, gelu_tanh, silu, softplus, elu). The CPU kernel also
+// takes relu (x: the input or the output) and leaky_relu (p0: slope), whose formulas are
+// two passes and a bool temporary.
 DL_DECLARE_KERNEL(unary_backward_kernel,
                   void (*)(UnaryOp op, const Tensor& grad_x, const Tensor& grad, const Tensor& x, double p0, double p1));
 
