@@ -346,3 +346,29 @@ def test_linear_double_backward(rng):
     ((gxt * gxt).sum() + (gwt * gwt).sum()).backward()
     for d, t in ((x, xt), (w, wt), (b, bt)):
         np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 16, 1), (1, 256, 768), (2, 33, 70), (2, 1000, 3), (1, 4099, 130)])
+def test_row_vector_products(rng, dtype, m, k, n):
+    """One or two rows times a B with contiguous columns (x @ W^T, Note [Row-vector products]):
+    dot products in vector lanes, within the rounding bound, the same for 1 and 2 threads, in
+    mm, addmm (beta), linear and a batched matmul."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    bias = rng.standard_normal((m, n)).astype(dtype)
+    wt = T(w).t()  # (k, n) with unit row stride
+    check_product(dlcore.mm(T(a), wt), a, w.T)
+    check_product(dlcore.addmm(T(bias), T(a), wt, beta=0.5, alpha=2.0), a, w.T, bias, beta=0.5, alpha=2.0)
+    check_product(dlcore.nn.functional.linear(T(a), T(w), T(bias[0])), a, w.T, np.broadcast_to(bias[0], (m, n)))
+    batched = np.stack([a, a[::-1]])
+    check_product(dlcore.matmul(T(batched), wt), batched, w.T)
+    threads = dlcore.get_num_threads()
+    try:
+        dlcore.set_num_threads(1)
+        one = dlcore.mm(T(a), wt).numpy()
+        dlcore.set_num_threads(2)
+        two = dlcore.mm(T(a), wt).numpy()
+    finally:
+        dlcore.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)

@@ -432,6 +432,59 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
 // for any thread count.
 constexpr int64_t kParallelWork = int64_t(1) << 18;  // multiply-adds (a 64^3 product)
 
+// Note [Row-vector products]
+// With one or two rows in A and B's columns contiguous (B = W^T of a Linear layer: y = x W^T
+// for a single token while generating), packing B would copy the whole weight matrix to read
+// it once. Each output is then a dot product of an A row with a B column, both contiguous,
+// summed in vector lanes (4 registers) and split over the threads by columns. The summation
+// order differs from the blocked path's, so such products agree with the same product in
+// other layouts to rounding, not bit for bit; they do not depend on the thread count.
+template <typename T>
+DL_GEMM_INLINE T dot_lanes(const T* x, const T* y, int64_t k) {
+  using V = typename VecOf<T>::type;
+  constexpr int64_t L = kVecBytes / sizeof(T);
+  V s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  int64_t p = 0;
+  auto load = [](const T* q) {
+    V v;
+    __builtin_memcpy(&v, q, sizeof(V));
+    return v;
+  };
+  for (; p + 4 * L <= k; p += 4 * L) {
+    s0 += load(x + p) * load(y + p);
+    s1 += load(x + p + L) * load(y + p + L);
+    s2 += load(x + p + 2 * L) * load(y + p + 2 * L);
+    s3 += load(x + p + 3 * L) * load(y + p + 3 * L);
+  }
+  for (; p + L <= k; p += L) s0 += load(x + p) * load(y + p);
+  const V s = (s0 + s1) + (s2 + s3);
+  T r = 0;
+  for (int64_t i = 0; i < L; ++i) r += s[i];
+  for (; p < k; ++p) r += x[p] * y[p];
+  return r;
+}
+
+template <typename T>
+bool gemm_row_vectors(const GemmArgs& g, T alpha, T beta, const T* A, const T* B, T* C) {
+  if (g.m > 2 || g.b.row_stride != 1 || g.a.col_stride != 1 || g.k < 16) return false;
+  const int64_t work = g.batch * g.m * g.n * g.k;
+  const int64_t grain = std::max<int64_t>(16, kParallelWork / std::max<int64_t>(1, g.m * g.k));
+  for (int64_t bi = 0; bi < g.batch; ++bi)
+    for (int64_t i = 0; i < g.m; ++i) {
+      const T* a = A + bi * g.a.batch_stride + i * g.a.row_stride;
+      const T* b = B + bi * g.b.batch_stride;
+      T* c = C + bi * g.c.batch_stride + i * g.c.row_stride;
+      parallel_for(0, g.n, work >= kParallelWork ? grain : INT64_MAX, [&](int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const T v = alpha * dot_lanes(a, b + j * g.b.col_stride, g.k);
+          T& out = c[j * g.c.col_stride];
+          out = beta == T(0) ? v : v + beta * out;
+        }
+      });
+    }
+  return true;
+}
+
 template <typename T>
 void gemm_float(const GemmArgs& g) {
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
@@ -447,6 +500,7 @@ void gemm_float(const GemmArgs& g) {
         }
     return;
   }
+  if (gemm_row_vectors(g, alpha, beta, A, B, C)) return;
   const int64_t work = g.batch * g.m * g.n * g.k;
   const int64_t nt = work >= kParallelWork ? get_num_threads() : 1;
   int64_t parts = 1;
