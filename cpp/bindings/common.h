@@ -42,6 +42,7 @@ void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_rnn(py::module_& m);
 void bind_optim(py::module_& m);
 
 }  // namespace dlcore

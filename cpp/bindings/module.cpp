@@ -43,6 +43,7 @@ PYBIND11_MODULE(_C, m) {
   bind_norm(m);
   bind_loss(m);
   bind_attention(m);
+  bind_rnn(m);
   bind_optim(m);
 
   m.def("_registered_ops", [] {
