@@ -2,7 +2,10 @@
 
 For each shape: forward, backward-data, backward-weight and the three together, in ms, and the
 fwd+bwd GFLOP/s = 3 * 2*N*K*(C/groups)*R*S*P*Q / time. Both libraries get float32 NCHW tensors.
-Usage: python bench/bench_conv.py [--reps N] [--quick]
+Rows marked [model] are the convolutions of training models (LeNet-5 on MNIST at batch 128, a
+CIFAR ResNet-18 at batch 32, including its 1x1 stride-2 downsample convolutions); they are timed
+the same way (input and weight grads both computed).
+Usage: python bench/bench_conv.py [--reps N] [--quick] [--only SUBSTRING]
 """
 import argparse
 import os
@@ -25,7 +28,24 @@ SHAPES = [
     ("conv3x3 N32 C64 56x56 K64", 32, 64, 56, 56, 64, 3, 1, 1, 1),
     ("conv3x3/s2 N16 C64 56x56 K128", 16, 64, 56, 56, 128, 3, 2, 1, 1),
     ("depthwise3x3 N32 C128 28x28", 32, 128, 28, 28, 128, 3, 1, 1, 128),
+    ("depthwise3x3 N32 C32 112x112", 32, 32, 112, 112, 32, 3, 1, 1, 32),
+    ("depthwise3x3/s2 N32 C32 112x112", 32, 32, 112, 112, 32, 3, 2, 1, 32),
     ("conv1x1 N32 C256 14x14 K64", 32, 256, 14, 14, 64, 1, 1, 0, 1),
+    # [model] LeNet-5, MNIST, batch 128
+    ("[model] lenet c1 5x5 C1 28x28 K6", 128, 1, 28, 28, 6, 5, 1, 2, 1),
+    ("[model] lenet c2 5x5 C6 14x14 K16", 128, 6, 14, 14, 16, 5, 1, 0, 1),
+    # [model] ResNet-18 for CIFAR (32x32 input), batch 32
+    ("[model] r18 3x3 C3 32x32 K64", 32, 3, 32, 32, 64, 3, 1, 1, 1),
+    ("[model] r18 3x3 C64 32x32 K64", 32, 64, 32, 32, 64, 3, 1, 1, 1),
+    ("[model] r18 3x3/s2 C64 32x32 K128", 32, 64, 32, 32, 128, 3, 2, 1, 1),
+    ("[model] r18 1x1/s2 C64 32x32 K128", 32, 64, 32, 32, 128, 1, 2, 0, 1),
+    ("[model] r18 3x3 C128 16x16 K128", 32, 128, 16, 16, 128, 3, 1, 1, 1),
+    ("[model] r18 3x3/s2 C128 16x16 K256", 32, 128, 16, 16, 256, 3, 2, 1, 1),
+    ("[model] r18 1x1/s2 C128 16x16 K256", 32, 128, 16, 16, 256, 1, 2, 0, 1),
+    ("[model] r18 3x3 C256 8x8 K256", 32, 256, 8, 8, 256, 3, 1, 1, 1),
+    ("[model] r18 3x3/s2 C256 8x8 K512", 32, 256, 8, 8, 512, 3, 2, 1, 1),
+    ("[model] r18 1x1/s2 C256 8x8 K512", 32, 256, 8, 8, 512, 1, 2, 0, 1),
+    ("[model] r18 3x3 C512 4x4 K512", 32, 512, 4, 4, 512, 3, 1, 1, 1),
 ]
 
 
@@ -100,20 +120,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one rep per timing")
+    ap.add_argument("--only", default="", help="run only the shapes whose name contains this")
     args = ap.parse_args()
     reps = 1 if args.quick else args.reps
     torch.set_num_threads(2)
     dlcore.set_num_threads(2)
     print(f"conv2d float32, {cpu_name()}, 2 threads, median of {reps}; times in ms, GFLOP/s for fwd+bwd")
-    print(f"{'shape':32s} {'lib':6s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s} {'fwd+bwd':>9s} {'GFLOP/s':>8s}"
+    print(f"{'shape':36s} {'lib':6s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s} {'fwd+bwd':>9s} {'GFLOP/s':>8s}"
           f" {'vs torch':>9s}")
     for shape in SHAPES:
+        if args.only not in shape[0]:
+            continue
         res = {lib: bench(lib, shape, reps) for lib in ("torch", "dlcore")}
         for lib in ("torch", "dlcore"):
             t_f, t_d, t_w, t_all = res[lib]
             gf = 3 * flops(shape) / (t_all * 1e-3) / 1e9
             ratio = res["torch"][3] / t_all
-            print(f"{shape[0]:32s} {lib:6s} {t_f:8.2f} {t_d:9.2f} {t_w:8.2f} {t_all:9.2f} {gf:8.1f} {ratio:8.2f}x")
+            print(f"{shape[0]:36s} {lib:6s} {t_f:8.2f} {t_d:9.2f} {t_w:8.2f} {t_all:9.2f} {gf:8.1f} {ratio:8.2f}x")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,21 @@ CASES = [
     ("conv_transpose2d", (3, 32, 12, 11), (32, 16, 4, 4), dict(stride=2, padding=1)),
     ("conv_transpose2d", (2, 32, 9, 9), (32, 2, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=16)),
     ("conv_transpose3d", (2, 16, 5, 6, 7), (16, 8, 3, 3, 3), dict(stride=2, padding=1)),
+    # small outputs: several whole images per column chunk, the tap table, channels-last
+    # weight grad (>= 16 channels per group)
+    ("conv2d", (9, 32, 4, 4), (48, 32, 3, 3), dict(padding=1)),
+    ("conv2d", (5, 16, 9, 11), (24, 16, 3, 3), dict(stride=2, padding=2, dilation=2)),
+    ("conv2d", (3, 64, 7, 7), (32, 32, 3, 3), dict(padding=1, groups=2)),
+    ("conv2d", (7, 33, 8, 8), (72, 33, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (6, 32, 5, 5), (16, 32, 1, 1), {}),
+    ("conv2d", (5, 24, 9, 9), (40, 24, 1, 1), dict(stride=2)),
+    ("conv3d", (4, 16, 3, 4, 5), (8, 16, 2, 3, 3), dict(padding=1)),
+    ("conv1d", (7, 20, 13), (9, 20, 3), dict(padding=1, stride=2)),
+    # more than 256 rows of col (sliced) with < 16 channels per group, table and line copies
+    ("conv2d", (3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2)),
+    ("conv2d", (2, 12, 30, 33), (8, 12, 5, 5), dict(padding=2, stride=(1, 2))),
+    ("conv2d", (4, 1, 28, 28), (6, 1, 5, 5), dict(padding=2)),
+    ("conv2d", (5, 6, 14, 14), (16, 6, 5, 5), {}),
 ]
 
 
@@ -105,3 +120,41 @@ def test_batch_one_uses_both_threads_and_matches():
     dlcore.conv2d(dx, dw, padding=1).sum().backward()
     np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# Small float64 shapes through each GEMM path: whole-image chunks with the channels-last weight
+# grad, the tap table with stride and dilation, sliced rows, a batched 1x1, and groups.
+GRADCHECK = [
+    ((3, 16, 3, 3), (2, 16, 2, 2), dict(padding=1)),
+    ((2, 4, 7, 6), (4, 2, 3, 3), dict(stride=2, padding=1, dilation=2, groups=2)),
+    ((2, 11, 4, 4), (2, 11, 5, 5), dict(padding=2)),
+    ((3, 5, 2, 3), (4, 5, 1, 1), {}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", GRADCHECK, ids=[str(i) for i in range(len(GRADCHECK))])
+def test_gradcheck_float64(xs, ws, kw):
+    rng = np.random.default_rng(4)
+    x = dlcore.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = dlcore.tensor(rng.standard_normal(ws), requires_grad=True)
+    b = dlcore.tensor(rng.standard_normal(ws[0]), requires_grad=True)
+    assert dlcore.autograd.gradcheck(lambda a, c, d: dlcore.conv2d(a, c, d, **kw), (x, w, b), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("xs,ws,kw", [((9, 32, 4, 4), (48, 32, 3, 3), dict(padding=1)),
+                                      ((4, 24, 6, 6), (64, 12, 3, 3), dict(stride=2, padding=1, groups=2)),
+                                      ((3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2))])
+def test_float64_against_torch(xs, ws, kw):
+    # float64 results of the chunked paths agree with torch's to rounding (sums of <= 300 terms)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = F.conv2d(tx, tw, **kw)
+    g = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(g))
+    dx, dw = dlcore.tensor(x, requires_grad=True), dlcore.tensor(w, requires_grad=True)
+    y = dlcore.conv2d(dx, dw, **kw)
+    y.backward(dlcore.tensor(g))
+    for got, want in ((y.detach().numpy(), ty.detach().numpy()), (dx.grad.numpy(), tx.grad.numpy()),
+                      (dw.grad.numpy(), tw.grad.numpy())):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

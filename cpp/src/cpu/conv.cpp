@@ -7,17 +7,25 @@
 //   backward input   col      (CK x P)  = W[g]^T @ gy[n, g];  gx[n, g] += col2im(col)
 //   backward weight  gW[g]    (Kg x CK) += gy[n, g] (Kg x P) @ col^T, summed over n
 // where col = im2col(x[n, g]) holds, in row (c, kd, kh, kw) and column p = (od, oh, ow), the
-// input element that tap meets at output p (0 in the padding). The columns are cut into
-// chunks of whole output lines (od, oh) so that one chunk of col (CK x lines*OW) stays in L2
-// between being written and being read by the GEMM. A 1x1 convolution with stride 1 and no
-// padding needs no im2col: col is the image itself (C x P, row stride P).
+// input element that tap meets at output p (0 in the padding).
+// Chunks: the columns of all images are cut into chunks of about max(kMinCols, kColBytes of
+// a slice) columns: runs of whole output lines (od, oh) of one image, or, when one image has
+// fewer outputs than that, several whole images side by side (their gy columns gathered, their
+// y columns written through a buffer). Below kMinCols columns the GEMM's packing of W, done
+// once per product, costs as much as the product. The rows of col are cut into slices of at
+// most kSliceRows (the GEMM's k block): forward sums the slices' products into y, backward
+// input scatters each slice's product into gx, so only one slice of col (kColBytes, L2) is
+// ever written and read back. A 1x1 convolution with stride 1 and no padding needs no
+// im2col for one image: col is the image itself (C x P, row stride P).
 // Threads: forward chunks are independent (disjoint outputs) and run in parallel over
-// (n, g, chunk); backward-input chunks of one image overlap in gx, so threads take whole
-// (n, g) slabs (or, for fewer slabs than threads, the GEMM splits itself); backward-weight
-// threads each sum their chunks into a private gW that is added under a lock at the end.
+// (chunk, g); backward-input chunks of one image overlap in gx, so threads take whole
+// (images, g) blocks (or, for fewer blocks than threads, the GEMM splits itself); backward-
+// weight threads each sum their chunks into a private gW that is added under a lock at the end
+// (Note [Convolution weight grad orientation] for the product it takes).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <type_traits>
@@ -52,7 +60,8 @@ struct Scratch {
     return static_cast<T*>(ptr);
   }
 };
-thread_local Scratch col_scratch;
+// im2col chunks; gathered gy or product rows; private weight grads; channels-last images.
+thread_local Scratch col_scratch, io_scratch, part_scratch, xt_scratch;
 
 // C (m x n, row stride ldc, unit column stride) = A @ B + beta * C, strided A and B.
 template <typename T>
@@ -68,18 +77,57 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t ars, int64_t acs,
 }
 
 
-// col (ck x (l1 - l0) * ow, row stride ld) = im2col of output lines [l0, l1) of one group's
-// channels x (cg planes of in_plane elements).
+// Note [Convolution tap table]
+// For narrow outputs (OW <= kTableWidth) copying im2col line by line costs more in per-line
+// bookkeeping than in data, so the tap table lists, for every tap t = (kd, kh, kw) and output
+// p, the offset in one input channel of the element that tap meets, or -1 in the padding:
+// im2col is then one gather per row of col and col2im one scatter-add, with the same table
+// for every channel and image.
+constexpr int64_t kTableWidth = 24;
+
+struct TapTable {
+  std::vector<int32_t> off;  // kk x P
+  TapTable(const ConvParams& q, const Geometry& g) : off(static_cast<size_t>(g.kk * g.p)) {
+    int32_t* o = off.data();
+    for (int64_t kt = 0; kt < q.kernel[0]; ++kt)
+      for (int64_t kr = 0; kr < q.kernel[1]; ++kr)
+        for (int64_t ks = 0; ks < q.kernel[2]; ++ks)
+          for (int64_t od = 0; od < q.out[0]; ++od)
+            for (int64_t oh = 0; oh < q.out[1]; ++oh)
+              for (int64_t ow = 0; ow < q.out[2]; ++ow) {
+                const int64_t id = od * q.stride[0] - q.pad[0] + kt * q.dilation[0];
+                const int64_t ih = oh * q.stride[1] - q.pad[1] + kr * q.dilation[1];
+                const int64_t iw = ow * q.stride[2] - q.pad[2] + ks * q.dilation[2];
+                const bool in = id >= 0 && id < q.in[0] && ih >= 0 && ih < q.in[1] && iw >= 0 && iw < q.in[2];
+                *o++ = in ? static_cast<int32_t>((id * q.in[1] + ih) * q.in[2] + iw) : -1;
+              }
+  }
+  static bool wanted(const Geometry& g) { return g.ow <= kTableWidth && g.in_plane < (int64_t(1) << 31); }
+};
+
+// col ((r1 - r0) x (l1 - l0) * ow, row stride ld) = rows [r0, r1) of the im2col of output
+// lines [l0, l1) of one group's channels x (cg planes of in_plane elements).
 template <typename T>
-void im2col(const ConvParams& q, const Geometry& g, const T* x, int64_t l0, int64_t l1, T* col, int64_t ld) {
+void im2col(const ConvParams& q, const Geometry& g, const T* x, int64_t l0, int64_t l1, int64_t r0, int64_t r1,
+            T* col, int64_t ld, const TapTable* table) {
+  if (table) {
+    const int64_t j0 = l0 * g.ow, cols = (l1 - l0) * g.ow;
+    for (int64_t row = r0; row < r1; ++row) {
+      const T* xc = x + row / g.kk * g.in_plane;
+      const int32_t* off = table->off.data() + row % g.kk * g.p + j0;
+      T* dst = col + (row - r0) * ld;
+      for (int64_t j = 0; j < cols; ++j) dst[j] = off[j] >= 0 ? xc[off[j]] : T(0);
+    }
+    return;
+  }
   const int64_t KH = q.kernel[1], KW = q.kernel[2], OH = q.out[1], OW = g.ow;
   const int64_t D = q.in[0], H = q.in[1], W = q.in[2];
-  for (int64_t row = 0; row < g.ck; ++row) {
+  for (int64_t row = r0; row < r1; ++row) {
     const int64_t c = row / g.kk, kt = row % g.kk / (KH * KW), kr = row % (KH * KW) / KW, ks = row % KW;
     const int64_t iw0 = ks * q.dilation[2] - q.pad[2];
     int64_t lo, hi;
     valid_range(OW, W, q.stride[2], iw0, lo, hi);
-    T* dst = col + row * ld;
+    T* dst = col + (row - r0) * ld;
     for (int64_t l = l0; l < l1; ++l, dst += OW) {
       const int64_t id = l / OH * q.stride[0] - q.pad[0] + kt * q.dilation[0];
       const int64_t ih = l % OH * q.stride[1] - q.pad[1] + kr * q.dilation[1];
@@ -100,17 +148,29 @@ void im2col(const ConvParams& q, const Geometry& g, const T* x, int64_t l0, int6
   }
 }
 
-// x (one group's channels) += col2im of col, the adjoint of im2col above.
+// x (one group's channels) += col2im of col (rows [r0, r1)), the adjoint of im2col above.
 template <typename T>
-void col2im_add(const ConvParams& q, const Geometry& g, const T* col, int64_t ld, int64_t l0, int64_t l1, T* x) {
+void col2im_add(const ConvParams& q, const Geometry& g, const T* col, int64_t ld, int64_t l0, int64_t l1,
+                int64_t r0, int64_t r1, T* x, const TapTable* table) {
+  if (table) {
+    const int64_t j0 = l0 * g.ow, cols = (l1 - l0) * g.ow;
+    for (int64_t row = r0; row < r1; ++row) {
+      T* xc = x + row / g.kk * g.in_plane;
+      const int32_t* off = table->off.data() + row % g.kk * g.p + j0;
+      const T* src = col + (row - r0) * ld;
+      for (int64_t j = 0; j < cols; ++j)
+        if (off[j] >= 0) xc[off[j]] += src[j];
+    }
+    return;
+  }
   const int64_t KH = q.kernel[1], KW = q.kernel[2], OH = q.out[1], OW = g.ow;
   const int64_t D = q.in[0], H = q.in[1], W = q.in[2];
-  for (int64_t row = 0; row < g.ck; ++row) {
+  for (int64_t row = r0; row < r1; ++row) {
     const int64_t c = row / g.kk, kt = row % g.kk / (KH * KW), kr = row % (KH * KW) / KW, ks = row % KW;
     const int64_t iw0 = ks * q.dilation[2] - q.pad[2];
     int64_t lo, hi;
     valid_range(OW, W, q.stride[2], iw0, lo, hi);
-    const T* src = col + row * ld;
+    const T* src = col + (row - r0) * ld;
     for (int64_t l = l0; l < l1; ++l, src += OW) {
       const int64_t id = l / OH * q.stride[0] - q.pad[0] + kt * q.dilation[0];
       const int64_t ih = l % OH * q.stride[1] - q.pad[1] + kr * q.dilation[1];
@@ -128,35 +188,138 @@ void col2im_add(const ConvParams& q, const Geometry& g, const T* col, int64_t ld
 
 // ---- GEMM-based kernels (Note [Convolution as GEMM]) ---------------------------------------
 
+constexpr int64_t kMinCols = 256;    // columns per chunk below which packing W costs too much
+constexpr int64_t kSliceRows = 256;  // rows of col per slice (the GEMM's k block)
+
+// Column chunks (Note [Convolution as GEMM]): a chunk is the output lines [l0, l1) of images
+// [n0, n1) of one group, either lines of one image (n1 == n0 + 1) or whole images.
+struct Chunk {
+  int64_t n0, n1, l0, l1, cols;
+  int64_t images() const { return n1 - n0; }
+};
+
+struct ChunkPlan {
+  int64_t nb = 1;       // images per chunk (> 1: whole images)
+  int64_t lc = 1;       // lines per chunk
+  int64_t blocks = 1;   // ceil(n / nb)
+  int64_t per = 1;      // chunks per block: ceil(lines / lc)
+  int64_t slice = 1;    // rows of col per slice
+  bool direct = false;  // pointwise, one image per chunk: col is the image itself (row stride P)
+  int64_t count() const { return blocks * per; }
+  Chunk at(const ConvParams& q, const Geometry& g, int64_t t) const {
+    Chunk c;
+    c.n0 = t / per * nb, c.n1 = std::min(q.n, c.n0 + nb);
+    c.l0 = t % per * lc, c.l1 = std::min(g.lines, c.l0 + lc);
+    c.cols = c.images() * (c.l1 - c.l0) * g.ow;
+    return c;
+  }
+};
+
+// Chunks of about max(kMinCols, kColBytes of a col slice) columns, at least `min_chunks` of
+// them counting the `slabs` (groups) each chunk is taken for, where the batch allows it.
+ChunkPlan plan_chunks(const ConvParams& q, const Geometry& g, size_t elem, int64_t slabs, int64_t min_chunks,
+                      bool split_lines) {
+  ChunkPlan c;
+  const int64_t slices = (g.ck + kSliceRows - 1) / kSliceRows;
+  c.slice = std::max<int64_t>(1, (g.ck + slices - 1) / std::max<int64_t>(1, slices));
+  const int64_t target = std::max(kMinCols, kColBytes / (c.slice * static_cast<int64_t>(elem)));
+  const int64_t want = std::max<int64_t>(1, (min_chunks + slabs - 1) / slabs);  // chunks over all images
+  if (g.p >= target || (g.pointwise && g.p >= kMinCols / 4) || q.n == 1) {
+    c.lc = g.pointwise ? g.lines : std::min(g.lines, (target + g.ow - 1) / g.ow);
+    if (split_lines && q.n < want) c.lc = std::min(c.lc, std::max<int64_t>(1, g.lines * q.n / want));
+  } else {
+    c.nb = std::min(q.n, (target + g.p - 1) / g.p);
+    while (c.nb > 1 && (q.n + c.nb - 1) / c.nb < want) c.nb = (c.nb + 1) / 2;
+    c.lc = g.lines;
+  }
+  c.blocks = (q.n + c.nb - 1) / c.nb;
+  c.per = (g.lines + c.lc - 1) / c.lc;
+  c.direct = g.pointwise && c.nb == 1;
+  return c;
+}
+
+// dst (Kg x cols) = the chunk's columns of one group's gy rows, src = gy[n0, group's first
+// channel]: rows of P for whole-image chunks.
+template <typename T>
+void gather_rows(const ConvParams& q, const Geometry& g, const Chunk& c, const T* src, T* dst) {
+  for (int64_t i = 0; i < c.images(); ++i)
+    for (int64_t k = 0; k < g.kg; ++k)
+      std::memcpy(dst + k * c.cols + i * g.p, src + (i * q.k + k) * g.p, g.p * sizeof(T));
+}
+
+// dst (cols x Kg, row-major) = the transpose of the chunk's gy columns; src = gy[n0, group's
+// first channel] + l0 * OW. 16 channels at a time, so that every written line is filled.
+template <typename T>
+void gather_transposed(const ConvParams& q, const Geometry& g, const Chunk& c, const T* src, T* dst) {
+  const int64_t len = c.cols / c.images();
+  for (int64_t i = 0; i < c.images(); ++i)
+    for (int64_t k0 = 0; k0 < g.kg; k0 += 16) {
+      const int64_t k1 = std::min(g.kg, k0 + 16);
+      for (int64_t j = 0; j < len; ++j) {
+        T* d = dst + (i * len + j) * g.kg;
+        const T* s = src + i * q.k * g.p + j;
+        for (int64_t k = k0; k < k1; ++k) d[k] = s[k * g.p];
+      }
+    }
+}
+
+// Rows [r0, r1) of the chunk's im2col: col ((r1 - r0) x cols, row stride cols), image by image.
+template <typename T>
+void chunk_im2col(const ConvParams& q, const Geometry& g, const Chunk& c, const T* xg, int64_t r0, int64_t r1,
+                  T* col, const TapTable* table) {
+  const int64_t len = (c.l1 - c.l0) * g.ow;
+  for (int64_t n = c.n0; n < c.n1; ++n)
+    im2col(q, g, xg + n * q.c * g.in_plane, c.l0, c.l1, r0, r1, col + (n - c.n0) * len, c.cols, table);
+}
+
+std::unique_ptr<TapTable> make_table(const ConvParams& q, const Geometry& g, const ChunkPlan& plan) {
+  if (plan.direct || !TapTable::wanted(g)) return nullptr;
+  return std::make_unique<TapTable>(q, g);
+}
+
 template <typename T>
 void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* b) {
   const Geometry g(q);
   if (g.cg == 1) return depthwise_forward(q, g, y, x, w, b);
-  const int64_t nt = get_num_threads();
-  const int64_t lc = g.chunk_lines(sizeof(T), q.n * q.groups >= nt ? 1 : nt);
-  const int64_t chunks = (g.lines + lc - 1) / lc;
-  const int64_t items = q.n * q.groups * chunks;
-  const int64_t item_work = g.kg * g.ck * lc * g.ow;
-  parallel_for(0, items, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, item_work)),
-               [&](int64_t t0, int64_t t1) {
+  const ChunkPlan plan = plan_chunks(q, g, sizeof(T), q.groups, get_num_threads(), true);
+  const std::unique_ptr<TapTable> table = make_table(q, g, plan);
+  const int64_t items = q.groups * plan.count();
+  const int64_t item_work = g.kg * g.ck * std::max<int64_t>(1, plan.at(q, g, 0).cols);
+  parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / (q.groups * chunks), gi = t / chunks % q.groups, ch = t % chunks;
-      const int64_t l0 = ch * lc, l1 = std::min(g.lines, l0 + lc), cols = (l1 - l0) * g.ow;
-      const T* xg = x + (n * q.c + gi * g.cg) * g.in_plane;
-      T* yg = y + (n * q.k + gi * g.kg) * g.p + l0 * g.ow;
-      const T* col = xg + l0 * g.ow;
-      int64_t ld = g.p;
-      if (!g.pointwise) {
-        T* buf = col_scratch.get<T>(g.ck * cols);
-        im2col(q, g, xg, l0, l1, buf, cols);
-        col = buf, ld = cols;
+      const int64_t gi = t % q.groups;
+      const Chunk c = plan.at(q, g, t / q.groups);
+      const T* xg = x + gi * g.cg * g.in_plane;
+      const T* wg = w + gi * g.kg * g.ck;
+      T* yg = y + (c.n0 * q.k + gi * g.kg) * g.p + c.l0 * g.ow;
+      const bool one = c.images() == 1;  // else the product goes through io_scratch
+      T* out = one ? yg : io_scratch.get<T>(g.kg * c.cols);
+      const int64_t ldo = one ? g.p : c.cols;
+      if (plan.direct) {
+        gemm<T>(g.kg, c.cols, g.ck, wg, g.ck, 1, xg + c.n0 * q.c * g.in_plane + c.l0 * g.ow, g.p, 1, 0.0, out, ldo);
+      } else {
+        T* col = col_scratch.get<T>(std::min(plan.slice, g.ck) * c.cols);
+        for (int64_t r0 = 0; r0 < g.ck; r0 += plan.slice) {
+          const int64_t r1 = std::min(g.ck, r0 + plan.slice);
+          chunk_im2col(q, g, c, xg, r0, r1, col, table.get());
+          gemm<T>(g.kg, c.cols, r1 - r0, wg + r0, g.ck, 1, col, c.cols, 1, r0 == 0 ? 0.0 : 1.0, out, ldo);
+        }
       }
-      gemm<T>(g.kg, cols, g.ck, w + gi * g.kg * g.ck, g.ck, 1, col, ld, 1, 0.0, yg, g.p);
-      if (b)
+      if (one) {
+        if (b)
+          for (int64_t k = 0; k < g.kg; ++k) {
+            const T bk = b[gi * g.kg + k];
+            T* row = yg + k * g.p;
+            for (int64_t j = 0; j < c.cols; ++j) row[j] += bk;
+          }
+        continue;
+      }
+      for (int64_t i = 0; i < c.images(); ++i)
         for (int64_t k = 0; k < g.kg; ++k) {
-          const T bk = b[gi * g.kg + k];
-          T* row = yg + k * g.p;
-          for (int64_t i = 0; i < cols; ++i) row[i] += bk;
+          T* dst = yg + (i * q.k + k) * g.p;
+          const T* src = out + k * c.cols + i * g.p;
+          const T bk = b ? b[gi * g.kg + k] : T(0);
+          for (int64_t j = 0; j < g.p; ++j) dst[j] = src[j] + bk;
         }
     }
   });
@@ -167,31 +330,86 @@ void conv_backward_input_t(const ConvParams& q, T* gx, const T* gy, const T* w) 
   const Geometry g(q);
   if (g.cg == 1) return depthwise_backward_input(q, g, gx, gy, w);
   const int64_t nt = get_num_threads();
-  const int64_t slabs = q.n * q.groups;
-  const bool by_slab = slabs >= nt;  // else each GEMM splits itself over the threads
-  const int64_t lc = g.chunk_lines(sizeof(T), 1);
-  const int64_t slab_work = g.kg * g.ck * g.p;
-  parallel_for(0, slabs, by_slab ? std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, slab_work)) : INT64_MAX,
+  // Chunks that share an image overlap in gx, so a thread takes all chunks of its images.
+  const ChunkPlan plan = plan_chunks(q, g, sizeof(T), q.groups, nt, false);
+  const std::unique_ptr<TapTable> table = make_table(q, g, plan);
+  const int64_t items = q.groups * plan.blocks;
+  const bool split = items >= nt;  // else each GEMM splits itself over the threads
+  const int64_t item_work = g.kg * g.ck * plan.nb * g.p;
+  parallel_for(0, items, split ? std::max<int64_t>(1, kParallelWork / item_work) : INT64_MAX,
                [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / q.groups, gi = t % q.groups;
-      T* xg = gx + (n * q.c + gi * g.cg) * g.in_plane;
-      const T* yg = gy + (n * q.k + gi * g.kg) * g.p;
-      const T* wg = w + gi * g.kg * g.ck;
-      if (g.pointwise) {  // gx[n, g] = W[g]^T @ gy[n, g], written directly
-        gemm<T>(g.ck, g.p, g.kg, wg, 1, g.ck, yg, g.p, 1, 0.0, xg, g.p);
-        continue;
-      }
-      std::fill(xg, xg + g.cg * g.in_plane, T(0));
-      for (int64_t l0 = 0; l0 < g.lines; l0 += lc) {
-        const int64_t l1 = std::min(g.lines, l0 + lc), cols = (l1 - l0) * g.ow;
-        T* buf = col_scratch.get<T>(g.ck * cols);
-        gemm<T>(g.ck, cols, g.kg, wg, 1, g.ck, yg + l0 * g.ow, g.p, 1, 0.0, buf, cols);
-        col2im_add(q, g, buf, cols, l0, l1, xg);
+      const int64_t gi = t % q.groups, blk = t / q.groups;
+      const T* wg = w + gi * g.kg * g.ck;  // W[g]^T is (CK x Kg) with strides (1, CK)
+      for (int64_t ci = 0; ci < plan.per; ++ci) {
+        const Chunk c = plan.at(q, g, blk * plan.per + ci);
+        T* xg = gx + (c.n0 * q.c + gi * g.cg) * g.in_plane;
+        const T* yg = gy + (c.n0 * q.k + gi * g.kg) * g.p;
+        if (plan.direct) {  // gx[n, g] = W[g]^T @ gy[n, g], written directly
+          gemm<T>(g.ck, g.p, g.kg, wg, 1, g.ck, yg, g.p, 1, 0.0, xg, g.p);
+          continue;
+        }
+        if (ci == 0)
+          for (int64_t i = 0; i < c.images(); ++i)
+            std::fill(xg + i * q.c * g.in_plane, xg + i * q.c * g.in_plane + g.cg * g.in_plane, T(0));
+        const T* src = yg + c.l0 * g.ow;
+        int64_t ld = g.p;
+        if (c.images() > 1) {
+          T* buf = io_scratch.get<T>(g.kg * c.cols);
+          gather_rows(q, g, c, yg, buf);
+          src = buf, ld = c.cols;
+        }
+        T* col = col_scratch.get<T>(std::min(plan.slice, g.ck) * c.cols);
+        const int64_t len = (c.l1 - c.l0) * g.ow;
+        for (int64_t r0 = 0; r0 < g.ck; r0 += plan.slice) {
+          const int64_t r1 = std::min(g.ck, r0 + plan.slice);
+          gemm<T>(r1 - r0, c.cols, g.kg, wg + r0, 1, g.ck, src, ld, 1, 0.0, col, c.cols);
+          for (int64_t i = 0; i < c.images(); ++i)
+            col2im_add(q, g, col + i * len, c.cols, c.l0, c.l1, r0, r1, xg + i * q.c * g.in_plane, table.get());
+        }
       }
     }
   });
 }
+
+// ---- channels-last weight grad (Note [Convolution weight grad orientation]) -----------------
+
+// xt (in_plane x cg, row-major) = one image's group channels x (cg x in_plane) transposed,
+// 16 channels at a time so that every written line is filled.
+template <typename T>
+void to_channels_last(const Geometry& g, const T* x, T* xt) {
+  for (int64_t c0 = 0; c0 < g.cg; c0 += 16) {
+    const int64_t c1 = std::min(g.cg, c0 + 16);
+    for (int64_t i = 0; i < g.in_plane; ++i)
+      for (int64_t c = c0; c < c1; ++c) xt[i * g.cg + c] = x[c * g.in_plane + i];
+  }
+}
+
+// Rows j of colt (row stride ld) for output lines [l0, l1) of one image: colt[j, (t - t0) * cg
+// + c] = the input element tap t in [t0, t1) meets at output j, channel c (0 in the padding),
+// copied channel-contiguous from the image's channels-last copy xt.
+template <typename T>
+void im2col_channels_last(const ConvParams& q, const Geometry& g, const T* xt, int64_t l0, int64_t l1, int64_t t0,
+                          int64_t t1, T* colt, int64_t ld) {
+  const int64_t KH = q.kernel[1], KW = q.kernel[2], OH = q.out[1];
+  for (int64_t l = l0; l < l1; ++l)
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      T* dst = colt + ((l - l0) * g.ow + ow) * ld;
+      for (int64_t t = t0; t < t1; ++t, dst += g.cg) {
+        const int64_t id = l / OH * q.stride[0] - q.pad[0] + t / (KH * KW) * q.dilation[0];
+        const int64_t ih = l % OH * q.stride[1] - q.pad[1] + t % (KH * KW) / KW * q.dilation[1];
+        const int64_t iw = ow * q.stride[2] - q.pad[2] + t % KW * q.dilation[2];
+        if (id < 0 || id >= q.in[0] || ih < 0 || ih >= q.in[1] || iw < 0 || iw >= q.in[2])
+          std::fill(dst, dst + g.cg, T(0));
+        else
+          std::memcpy(dst, xt + ((id * q.in[1] + ih) * q.in[2] + iw) * g.cg, g.cg * sizeof(T));
+      }
+    }
+}
+
+// Whether the weight grad takes the channels-last path: enough channels per group for the
+// per-tap copies to be runs (measured faster than the transposed product for Kg <= 512).
+bool channels_last_wgrad(const Geometry& g) { return g.cg >= 16 && g.kg <= 512 && !g.pointwise; }
 
 template <typename T>
 void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, const T* x) {
@@ -206,35 +424,111 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
       }
     });
   if (!gw) return;
-  const int64_t nt = get_num_threads();
-  const int64_t lc = g.chunk_lines(sizeof(T), q.n >= nt ? 1 : nt);
-  const int64_t chunks = (g.lines + lc - 1) / lc;
-  const int64_t item_work = q.k * g.ck * lc * g.ow;
+  const ChunkPlan plan = plan_chunks(q, g, sizeof(T), 1, get_num_threads(), true);
+  const std::unique_ptr<TapTable> table = make_table(q, g, plan);
+  const int64_t item_work = q.k * g.ck * std::max<int64_t>(1, plan.at(q, g, 0).cols);
   const int64_t wsize = q.k * g.ck;  // gW: groups x (Kg x CK) = (K, CK)
+  // Note [Convolution weight grad orientation]
+  // The GEMM packs a row-major B (k x n) by copying rows but must transpose a B whose rows
+  // are the contraction (here P) dim, as col^T is. So, with >= 16 channels per group, the
+  // image is first copied channels-last and col is built transposed, colt (P x (tap, c)),
+  // from channel runs: gW' (Kg x (tap, c)) += gy (Kg x P) @ colt, permuted into gw at the
+  // end. Otherwise, with CK >= Kg, the product is taken transposed, gW^T (CK x Kg) += col @
+  // gy^T with gy^T gathered row-major once per chunk, so the large operand, col, is the
+  // row-major A (sliced by rows like forward); the private sums are transposed at the end.
+  const bool last = channels_last_wgrad(g);
+  const bool transposed = !last && g.ck >= g.kg;
+  const int64_t tap_slice = std::max<int64_t>(1, std::min(g.kk, 512 / std::max<int64_t>(1, g.cg)));
   std::fill(gw, gw + wsize, T(0));
   std::mutex merge;
-  parallel_for(0, q.n * chunks, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, item_work)),
-               [&](int64_t t0, int64_t t1) {
-    std::vector<T> part(wsize, T(0));
+  parallel_for(0, plan.count(), std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
+    T* part = part_scratch.get<T>(wsize);
+    std::fill(part, part + wsize, T(0));
+    int64_t xt_image = -1;  // (n * groups + g) of the image held channels-last in xt
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / chunks, l0 = t % chunks * lc;
-      const int64_t l1 = std::min(g.lines, l0 + lc), cols = (l1 - l0) * g.ow;
+      const Chunk c = plan.at(q, g, t);
       for (int64_t gi = 0; gi < q.groups; ++gi) {
-        const T* xg = x + (n * q.c + gi * g.cg) * g.in_plane;
-        const T* yg = gy + (n * q.k + gi * g.kg) * g.p + l0 * g.ow;
-        const T* col = xg + l0 * g.ow;
-        int64_t ld = g.p;
-        if (!g.pointwise) {
-          T* buf = col_scratch.get<T>(g.ck * cols);
-          im2col(q, g, xg, l0, l1, buf, cols);
-          col = buf, ld = cols;
+        const T* xg = x + gi * g.cg * g.in_plane;
+        const T* yg = gy + (c.n0 * q.k + gi * g.kg) * g.p + c.l0 * g.ow;
+        T* pg = part + gi * g.kg * g.ck;
+        if (last) {  // pg (Kg x (tap, c)) += gy chunk (Kg x cols) @ colt (cols x (tap, c))
+          int64_t ldy = g.p;
+          if (c.images() > 1) {
+            T* buf = io_scratch.get<T>(g.kg * c.cols);
+            gather_rows(q, g, c, yg, buf);
+            yg = buf, ldy = c.cols;
+          }
+          T* xt = xt_scratch.get<T>(c.images() * g.in_plane * g.cg);
+          if (c.images() > 1 || xt_image != c.n0 * q.groups + gi)
+            for (int64_t i = 0; i < c.images(); ++i)
+              to_channels_last(g, xg + (c.n0 + i) * q.c * g.in_plane, xt + i * g.in_plane * g.cg);
+          xt_image = c.images() > 1 ? -1 : c.n0 * q.groups + gi;
+          const int64_t len = (c.l1 - c.l0) * g.ow;
+          T* colt = col_scratch.get<T>(c.cols * tap_slice * g.cg);
+          for (int64_t a0 = 0; a0 < g.kk; a0 += tap_slice) {
+            const int64_t a1 = std::min(g.kk, a0 + tap_slice), w = (a1 - a0) * g.cg;
+            for (int64_t i = 0; i < c.images(); ++i)
+              im2col_channels_last(q, g, xt + i * g.in_plane * g.cg, c.l0, c.l1, a0, a1, colt + i * len * w, w);
+            gemm<T>(g.kg, w, c.cols, yg, ldy, 1, colt, w, 1, 1.0, pg + a0 * g.cg, g.ck);
+          }
+          continue;
         }
-        // part[g] (Kg x CK) += gy chunk (Kg x cols) @ col^T (cols x CK)
-        gemm<T>(g.kg, g.ck, cols, yg, g.p, 1, col, 1, ld, 1.0, part.data() + gi * g.kg * g.ck, g.ck);
+        if (transposed) {
+          T* gyt = io_scratch.get<T>(c.cols * g.kg);
+          gather_transposed(q, g, c, yg, gyt);
+          if (plan.direct) {  // pg^T (CK x Kg) += x chunk (CK x cols) @ gy chunk^T (cols x Kg)
+            gemm<T>(g.ck, g.kg, c.cols, xg + c.n0 * q.c * g.in_plane + c.l0 * g.ow, g.p, 1, gyt, g.kg, 1, 1.0, pg, g.kg);
+            continue;
+          }
+          T* col = col_scratch.get<T>(std::min(plan.slice, g.ck) * c.cols);
+          for (int64_t r0 = 0; r0 < g.ck; r0 += plan.slice) {
+            const int64_t r1 = std::min(g.ck, r0 + plan.slice);
+            chunk_im2col(q, g, c, xg, r0, r1, col, table.get());
+            gemm<T>(r1 - r0, g.kg, c.cols, col, c.cols, 1, gyt, g.kg, 1, 1.0, pg + r0 * g.kg, g.kg);
+          }
+          continue;
+        }
+        // pg (Kg x CK) += gy chunk (Kg x cols) @ col^T (cols x CK), whole (CK < Kg is small)
+        int64_t ldy = g.p;
+        if (c.images() > 1) {
+          T* buf = io_scratch.get<T>(g.kg * c.cols);
+          gather_rows(q, g, c, yg, buf);
+          yg = buf, ldy = c.cols;
+        }
+        const T* col = xg + c.n0 * q.c * g.in_plane + c.l0 * g.ow;
+        int64_t ld = g.p;
+        if (!plan.direct) {
+          T* buf = col_scratch.get<T>(g.ck * c.cols);
+          chunk_im2col(q, g, c, xg, 0, g.ck, buf, table.get());
+          col = buf, ld = c.cols;
+        }
+        gemm<T>(g.kg, g.ck, c.cols, yg, ldy, 1, col, 1, ld, 1.0, pg, g.ck);
       }
     }
     std::lock_guard<std::mutex> lock(merge);
-    for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
+    if (last) {  // part rows are (tap, c); gw rows (c, tap)
+      for (int64_t k = 0; k < q.k; ++k)
+        for (int64_t a = 0; a < g.kk; ++a) {
+          T* dst = gw + k * g.ck + a;
+          const T* src = part + k * g.ck + a * g.cg;
+          for (int64_t ci = 0; ci < g.cg; ++ci) dst[ci * g.kk] += src[ci];
+        }
+      return;
+    }
+    if (!transposed) {
+      for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
+      return;
+    }
+    // gw[g] (Kg x CK) += part[g]^T, in 16-row blocks of part so its lines are reused.
+    for (int64_t gi = 0; gi < q.groups; ++gi)
+      for (int64_t r0 = 0; r0 < g.ck; r0 += 16) {
+        const int64_t r1 = std::min(g.ck, r0 + 16);
+        for (int64_t k = 0; k < g.kg; ++k) {
+          T* dst = gw + (gi * g.kg + k) * g.ck;
+          const T* src = part + gi * g.kg * g.ck + k;
+          for (int64_t r = r0; r < r1; ++r) dst[r] += src[r * g.kg];
+        }
+      }
   });
 }
 
