@@ -34,6 +34,20 @@ def sdpa_ref(q, k, v, mask=None, causal=False, scale=None):
     return p @ v
 
 
+def window_ref(left, right):
+    """The reference of window_size=(left, right): the plain formula with the window as a mask."""
+    def ref(q, k, v):
+        L, S = q.shape[-2], k.shape[-2]
+        d = np.arange(L)[:, None] - np.arange(S)[None, :]  # i - j
+        ok = np.ones((L, S), dtype=bool)
+        if left >= 0:
+            ok &= d <= left
+        if right >= 0:
+            ok &= -d <= right
+        return sdpa_ref(q, k, v, mask=ok)
+    return ref
+
+
 def sdpa(*args, **kw):
     return dlcore.scaled_dot_product_attention(*args, **kw)
 
@@ -124,6 +138,9 @@ ERRORS = [
                                                          dl.ones(5, 8)), TypeError,
               r"scaled_dot_product_attention: expected query, key and value to have the same dtype, "
               r"got float32, float64 and float32"),
+    ErrorCase(lambda dl: dl.scaled_dot_product_attention(dl.ones(4, 8), dl.ones(5, 8), dl.ones(5, 8),
+                                                         window_size=(3, -4)), ValueError,
+              r"scaled_dot_product_attention: window_size entries must be >= 0, or -1 for no bound, got \(3, -4\)"),
     ErrorCase(lambda dl: dl.scaled_dot_product_attention(dl.ones(8), dl.ones(5, 8), dl.ones(5, 8)), ValueError,
               r"scaled_dot_product_attention: query needs at least 2 dims \(\.\.\., L, E\), got shape \[8\]"),
 ]
@@ -156,6 +173,13 @@ ROWS = [
           qkv(SMALL[0], SMALL[2], CAUSAL_LARGE[1]), tol=F32_LARGE, id="scale"),
     OpRow(OP, lambda q, k, v: sdpa(q, k, v, None, 0.0, True, scale=2.0), lambda q, k, v: sdpa_ref(q, k, v, causal=True, scale=2.0),
           qkv(CAUSAL_SMALL[0], CAUSAL_SMALL[1]), tol=F32_LARGE, id="causal-scale-positional"),
+    # window_size (left, right): two-sided, one-sided (causal) and wide windows, L != S
+    OpRow(OP, lambda q, k, v: sdpa(q, k, v, window_size=(2, 1)), window_ref(2, 1), qkv(*SMALL), tol=F32,
+          id="window"),
+    OpRow(OP, lambda q, k, v: sdpa(q, k, v, window_size=(-1, 0)), window_ref(-1, 0), qkv(*CAUSAL_SMALL), tol=F32,
+          id="window-causal"),
+    OpRow(OP, lambda q, k, v: sdpa(q, k, v, window_size=(40, 3)), window_ref(40, 3), qkv(*CAUSAL_LARGE),
+          tol=F32_LARGE, grad=False, id="window-large"),
     # dropout: no forward reference (tests/test_attention.py checks its statistics); the
     # gradient with the mask fixed by manual_seed
     OpRow(OP, dropout_op, None, qkv(SMALL[0], ((1, 7, 8), (1, 9, 8), (1, 9, 8))), id="dropout"),

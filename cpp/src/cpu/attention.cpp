@@ -9,7 +9,9 @@
 // used as they lie in memory (no per-tile transposes) and the softmax statistics run down
 // the columns, vectorised across queries. For each (bh, block of kBq queries), parallel
 // over these tasks, with Qt = scale * Q[rows]^T (E, bq):
-//   for each block of kBk keys (blocks wholly above the causal diagonal are skipped):
+//   for each block of up to kBk keys that some row may attend (Note [Attention windows and
+//   block skipping] in ops/attention.h: blocks no row may attend are skipped, the others
+//   trimmed to the keys from the first to the last that some row may attend):
 //     st = K[keys] @ Qt, masked entries set to -inf                  (bk, bq)
 //     online softmax per query r: m' = max(m, max_c st), st = exp(st - m'),
 //       l = l * exp(m - m') + sum_c st, Oacc *= exp(m - m')
@@ -20,8 +22,9 @@
 //
 // Note [Attention backward tiles]
 // For each bh (parallel over bh, so every gradient row has one writer), with
-// delta_i = sum_c dO_ic * O_ic, Qs = scale * Q, and for each key block (dK, dV accumulate
-// in a tile), for each query block at or below the causal diagonal:
+// delta_i = sum_c dO_ic * O_ic, Qs = scale * Q, and for each key block of kBk (dK, dV
+// accumulate in a tile), for each query block whose rows may attend some of its keys, on the
+// keys of the block trimmed as in the forward:
 //   P^T = exp(K Qs^T - lse) recomputed; Pd = dropout(P)
 //   dV += Pd^T dO,  dPd^T = V dO^T,  dP = dropout(dPd),  dS = P * (dP - delta)
 //   dK += dS^T Qs,  dQ += scale * dS K   (dQ rows accumulate in the output buffer)
@@ -29,6 +32,7 @@
 // vectors with fixed-trip inner loops over GCC vector types.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -150,19 +154,60 @@ int64_t batch_offset(const AttnOperand& o, const Shape& batch, int64_t bh) {
   return off;
 }
 
-// Scores of the tile after the mask and causality, in the transposed layout of Note
-// [Attention forward tiles]: st[c * bq + r] is (query i0 + r, key j0 + c). Masked-out
+// ---- which tiles take part (Note [Attention windows and block skipping]) -------------------
+
+bool has_window(const AttnParams& p) { return p.window_left >= 0 || p.window_right >= 0; }
+
+// Keys [lo, hi) that some row of [i0, i0 + bq) may attend by the window (none when hi <= lo).
+void window_keys(const AttnParams& p, int64_t i0, int64_t bq, int64_t& lo, int64_t& hi) {
+  lo = p.window_left >= 0 ? std::max<int64_t>(0, i0 - p.window_left) : 0;
+  hi = p.window_right >= 0 ? std::min(p.S, i0 + bq + p.window_right) : p.S;
+}
+
+// any[j] != 0 where some row of [i0, i0 + bq) may attend key j by the bool mask: the OR of the
+// block's mask rows (one row where the mask broadcasts over rows).
+void mask_keys(const AttnParams& p, const char* mask, int64_t i0, int64_t bq, uint8_t* any) {
+  const int64_t S = p.S, mrs = p.mask.row_stride, mcs = p.mask.col_stride;
+  const uint8_t* m = reinterpret_cast<const uint8_t*>(mask) + i0 * mrs;
+  std::memset(any, 0, static_cast<size_t>(S));
+  const int64_t rows = mrs == 0 ? 1 : bq;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = m + r * mrs;
+    if (mcs == 1) {
+      for (int64_t j = 0; j < S; ++j) any[j] |= row[j];
+    } else {
+      for (int64_t j = 0; j < S; ++j) any[j] |= row[j * mcs];
+    }
+  }
+}
+
+// Trims the keys [lo, hi) to the first and last with any[j] set (no trimming when any is null).
+void trim_keys(const uint8_t* any, int64_t& lo, int64_t& hi) {
+  if (!any) return;
+  while (lo < hi && !any[lo]) ++lo;
+  while (hi > lo && !any[hi - 1]) --hi;
+}
+
+// ---- tiles ----------------------------------------------------------------------------------
+
+// Scores of the tile after the window (causality) and the mask, in the transposed layout of
+// Note [Attention forward tiles]: st[c * bq + r] is (query i0 + r, key j0 + c). Masked-out
 // entries become -inf; an additive mask is added.
 template <typename T>
 void mask_tile(const AttnParams& p, const char* mask, int64_t i0, int64_t bq, int64_t j0, int64_t bk, T* st) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t mrs = p.mask.row_stride, mcs = p.mask.col_stride;
-  if (p.causal) {
+  if (has_window(p)) {
     for (int64_t c = 0; c < bk; ++c) {
-      const int64_t upto = std::min(bq, std::max<int64_t>(0, j0 + c - i0));  // rows r < j0 + c - i0
-      for (int64_t r = 0; r < upto; ++r) st[c * bq + r] = kNegInf;
+      // key j is attended by the rows j - right <= i <= j + left: tile rows [rlo, rhi)
+      const int64_t j = j0 + c;
+      const int64_t rlo = p.window_right >= 0 ? std::clamp<int64_t>(j - p.window_right - i0, 0, bq) : 0;
+      const int64_t rhi = p.window_left >= 0 ? std::clamp<int64_t>(j + p.window_left + 1 - i0, 0, bq) : bq;
+      for (int64_t r = 0; r < rlo; ++r) st[c * bq + r] = kNegInf;
+      for (int64_t r = rhi; r < bq; ++r) st[c * bq + r] = kNegInf;
     }
-  } else if (p.mask_kind == AttnMask::Bool) {
+  }
+  if (p.mask_kind == AttnMask::Bool) {
     const bool* mk = reinterpret_cast<const bool*>(mask) + i0 * mrs + j0 * mcs;
     for (int64_t c = 0; c < bk; ++c)
       for (int64_t r = 0; r < bq; ++r)
@@ -182,12 +227,25 @@ void dropout_tile(const AttnParams& p, int64_t bh, int64_t i0, int64_t bq, int64
   const T inv = p.dropout_p < 1 ? static_cast<T>(1.0 / (1.0 - p.dropout_p)) : T(0);
   const int64_t groups = (p.S + 3) / 4;
   for (int64_t r = 0; r < bq; ++r) {
-    const uint64_t base = static_cast<uint64_t>((bh * p.L + i0 + r) * groups + j0 / 4);
-    for (int64_t c = 0; c < bk; c += 4) {
-      const Philox4 u = philox4x32(base + static_cast<uint64_t>(c / 4), p.stream, p.seed);
-      for (int64_t l = 0; l < 4 && c + l < bk; ++l) f[(c + l) * bq + r] = uniform_f32(u.v[l]) >= thresh ? inv : T(0);
+    const uint64_t base = static_cast<uint64_t>((bh * p.L + i0 + r) * groups);
+    // key j: lane j % 4 of group j / 4; tiles may start at any key
+    for (int64_t c = 0; c < bk;) {
+      const int64_t j = j0 + c;
+      const Philox4 u = philox4x32(base + static_cast<uint64_t>(j / 4), p.stream, p.seed);
+      for (int64_t l = j % 4; l < 4 && c < bk; ++l, ++c) f[c * bq + r] = uniform_f32(u.v[l]) >= thresh ? inv : T(0);
     }
   }
+}
+
+// Widens the keys [lo, hi) of a trimmed tile to multiples of kKeyAlign (hi at most end), so
+// that the tile products run on whole register tiles (kMR rows); the added keys are masked
+// like any other (mask_tile). Tiles start at multiples of kKeyAlign and end at one or at end,
+// so widened tiles never overlap; kBk is a multiple of kKeyAlign, so they keep <= kBk keys.
+constexpr int64_t kKeyAlign = 8;
+static_assert(kBk % kKeyAlign == 0, "tiles of kBk keys stay aligned");
+void align_keys(int64_t end, int64_t& lo, int64_t& hi) {
+  lo -= lo % kKeyAlign;
+  hi = std::min(end, (hi + kKeyAlign - 1) / kKeyAlign * kKeyAlign);
 }
 
 const char* mask_at(const AttnParams& p, int64_t bh, size_t itemsize) {
@@ -206,16 +264,18 @@ void forward_typed(const AttnParams& p) {
   const T scale = static_cast<T>(p.scale);
   const bool drop = p.dropout_p > 0;
   const int64_t work = kBq * std::max<int64_t>(S, 1) * (E + Ev);
+  const bool causal = p.window_right == 0 && p.window_left < 0;
   parallel_for(0, B * nqb, std::max<int64_t>(1, (int64_t(1) << 17) / work), [&](int64_t t0, int64_t t1) {
     // qt: (E, bq) = scale * Q[rows]^T; st, f: (bk, bq); acc: (bq, Ev); m, l, alpha: (bq)
     std::vector<T> qt(E * kBq), st(kBk * kBq), f(drop ? kBk * kBq : 0), acc(kBq * Ev), m(kBq), l(kBq), alpha(kBq),
         shift(kBq);
+    std::vector<uint8_t> any(p.mask_kind == AttnMask::Bool ? S : 0);  // keys some row of the block may attend
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bh = t / nqb;
       int64_t qb = t % nqb;
       // Causal blocks cost more further down: interleave cheap and dear ones so that the
       // contiguous per-thread chunks get similar work.
-      if (p.causal) qb = qb % 2 == 0 ? qb / 2 : nqb - 1 - qb / 2;
+      if (causal) qb = qb % 2 == 0 ? qb / 2 : nqb - 1 - qb / 2;
       const int64_t i0 = qb * kBq, bq = std::min(kBq, L - i0);
       const T* q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
       const T* k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
@@ -225,9 +285,24 @@ void forward_typed(const AttnParams& p) {
       std::fill(acc.begin(), acc.begin() + bq * Ev, T(0));
       std::fill(m.begin(), m.end(), kNegInf);
       std::fill(l.begin(), l.end(), T(0));
-      const int64_t kend = p.causal ? std::min(S, i0 + bq) : S;
-      for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
-        const int64_t bk = std::min(kBk, kend - j0);
+      int64_t klo, khi;
+      window_keys(p, i0, bq, klo, khi);
+      const uint8_t* anyp = nullptr;
+      if (mask && p.mask_kind == AttnMask::Bool && klo < khi) {
+        mask_keys(p, mask, i0, bq, any.data());
+        anyp = any.data();
+      }
+      for (int64_t j0 = klo, j1;; j0 = j1) {
+        // the next tile: from the next key some row may attend, up to kBk keys, trimmed
+        if (anyp)
+          while (j0 < khi && !anyp[j0]) ++j0;
+        if (j0 >= khi) break;
+        j0 -= j0 % kKeyAlign;  // first, so that the tile keeps at most kBk keys
+        j1 = std::min(khi, j0 + kBk);
+        if (anyp)
+          while (!anyp[j1 - 1]) --j1;
+        align_keys(S, j0, j1);
+        const int64_t bk = j1 - j0;
         T* s = st.data();
         // st (bk, bq) = K[keys] @ Qs^T
         tile_gemm<T, false>(bk, bq, E, Mat<T>{k + j0 * p.k.row_stride, p.k.row_stride, 1}, qt.data(), bq, s, bq);
@@ -286,12 +361,17 @@ void backward_typed(const AttnParams& p) {
   const T scale = static_cast<T>(p.scale);
   const bool drop = p.dropout_p > 0;
   const int64_t work = std::max<int64_t>(L, 1) * std::max<int64_t>(S, 1) * (2 * E + 2 * Ev);
+  const int64_t nqb = (L + kBq - 1) / kBq;
   parallel_for(0, B, std::max<int64_t>(1, (int64_t(1) << 17) / work), [&](int64_t b0, int64_t b1) {
     // Per bh: qs (L, E) = scale * Q, qt (E, L) its transpose, got (Ev, L) = dO^T, delta and
     // the logsumexp with -inf replaced by +inf (fully masked rows: P = exp(-inf) = 0).
     // Per tile (bk, bq): st = P^T, dpt = dP^T, f; per key block: dk (bk, E), dv (bk, Ev).
     std::vector<T> qs(L * E), qt(E * L), got(Ev * L), delta(L), lse(L), st(kBk * kBq), dpt(kBk * kBq),
         f(drop ? kBk * kBq : 0), pd(drop ? kBk * kBq : 0), dk(kBk * E), dv(kBk * Ev);
+    // anyq[qb * S + j]: mask_keys of query block qb; recomputed only when the mask changes
+    // (a mask broadcast over the batch is scanned once per thread).
+    std::vector<uint8_t> anyq(p.mask_kind == AttnMask::Bool ? nqb * S : 0);
+    const char* anyq_of = nullptr;
     for (int64_t bh = b0; bh < b1; ++bh) {
       const T* q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
       const T* k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
@@ -315,15 +395,34 @@ void backward_typed(const AttnParams& p) {
       transpose_to(L, E, qs.data(), E, T(1), qt.data(), L);
       transpose_to(L, Ev, go, gors, T(1), got.data(), L);
       std::fill(gq, gq + L * E, T(0));
-      if (gm) std::fill(gm, gm + L * S, T(0));  // blocks above the causal diagonal stay 0
-      for (int64_t j0 = 0; j0 < S; j0 += kBk) {
-        const int64_t bk = std::min(kBk, S - j0);
-        const T* kb = k + j0 * p.k.row_stride;
-        const T* vb = v + j0 * p.v.row_stride;
+      if (gm) std::fill(gm, gm + L * S, T(0));  // skipped tiles stay 0
+      if (mask && p.mask_kind == AttnMask::Bool && mask != anyq_of) {
+        for (int64_t qb = 0; qb < nqb; ++qb)
+          mask_keys(p, mask, qb * kBq, std::min(kBq, L - qb * kBq), anyq.data() + qb * S);
+        anyq_of = mask;
+      }
+      for (int64_t jb = 0; jb < S; jb += kBk) {
+        const int64_t bkb = std::min(kBk, S - jb);
         std::fill(dk.begin(), dk.end(), T(0));
         std::fill(dv.begin(), dv.end(), T(0));
-        for (int64_t i0 = p.causal ? j0 : 0; i0 < L; i0 += kBq) {
+        // query blocks with rows i that the window lets attend some key of [jb, jb + bkb)
+        const int64_t ilo = p.window_right >= 0 ? std::max<int64_t>(0, jb - p.window_right) : 0;
+        const int64_t ihi = p.window_left >= 0 ? std::min(L, jb + bkb + p.window_left) : L;
+        for (int64_t i0 = ilo / kBq * kBq; i0 < ihi; i0 += kBq) {
           const int64_t bq = std::min(kBq, L - i0);
+          // this tile's keys [j0, j0 + bk), within the block, trimmed
+          int64_t j0, j1;
+          window_keys(p, i0, bq, j0, j1);
+          j0 = std::max(j0, jb);
+          j1 = std::min(j1, jb + bkb);
+          trim_keys(anyq.empty() ? nullptr : anyq.data() + i0 / kBq * S, j0, j1);
+          if (j0 >= j1) continue;
+          align_keys(jb + bkb, j0, j1);
+          const int64_t bk = j1 - j0;
+          const T* kb = k + j0 * p.k.row_stride;
+          const T* vb = v + j0 * p.v.row_stride;
+          T* dkb = dk.data() + (j0 - jb) * E;
+          T* dvb = dv.data() + (j0 - jb) * Ev;
           T* s = st.data();
           // st = P^T = exp(K Qs^T - lse)
           tile_gemm<T, false>(bk, bq, E, Mat<T>{kb, p.k.row_stride, 1}, qt.data() + i0, L, s, bq);
@@ -337,7 +436,7 @@ void backward_typed(const AttnParams& p) {
             for (int64_t x = 0; x < bq * bk; ++x) pd[x] = s[x] * f[x];
             pdt = pd.data();
           }
-          tile_gemm<T, true>(bk, Ev, bq, Mat<T>{pdt, bq, 1}, go + i0 * gors, gors, dv.data(), Ev);
+          tile_gemm<T, true>(bk, Ev, bq, Mat<T>{pdt, bq, 1}, go + i0 * gors, gors, dvb, Ev);
           // dpt = dropout(V dO^T); st becomes dS^T = P^T * (dP^T - delta)
           tile_gemm<T, false>(bk, bq, Ev, Mat<T>{vb, p.v.row_stride, 1}, got.data() + i0, L, dpt.data(), bq);
           if (drop)
@@ -348,12 +447,12 @@ void backward_typed(const AttnParams& p) {
             for (int64_t c = 0; c < bk; ++c)
               for (int64_t r = 0; r < bq; ++r) gm[(i0 + r) * S + j0 + c] = s[c * bq + r];
           // dk += dS^T Qs; dq += scale * dS K
-          tile_gemm<T, true>(bk, E, bq, Mat<T>{s, bq, 1}, qs.data() + i0 * E, E, dk.data(), E);
+          tile_gemm<T, true>(bk, E, bq, Mat<T>{s, bq, 1}, qs.data() + i0 * E, E, dkb, E);
           for (int64_t x = 0; x < bq * bk; ++x) s[x] *= scale;
           tile_gemm<T, true>(bq, E, bk, Mat<T>{s, 1, bq}, kb, p.k.row_stride, gq + i0 * E, E);
         }
-        std::memcpy(gk + j0 * E, dk.data(), bk * E * sizeof(T));
-        std::memcpy(gv + j0 * Ev, dv.data(), bk * Ev * sizeof(T));
+        std::memcpy(gk + jb * E, dk.data(), bkb * E * sizeof(T));
+        std::memcpy(gv + jb * Ev, dv.data(), bkb * Ev * sizeof(T));
       }
     }
   });

@@ -2,6 +2,7 @@
 // fused kernels (Note [Attention layout] in ops/attention.h) and the autograd node.
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dlcore/autograd.h"
@@ -64,7 +65,8 @@ struct Prepared {
 };
 
 Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, const OptTensor& attn_mask,
-                 double dropout_p, bool is_causal, std::optional<double> scale) {
+                 double dropout_p, bool is_causal, std::optional<double> scale,
+                 std::pair<int64_t, int64_t> window_size) {
   const Tensor* ts[] = {&query, &key, &value};
   const char* names[] = {"query", "key", "value"};
   for (int i = 0; i < 3; ++i) {
@@ -92,6 +94,9 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
            ValueError, kOp, ": batch dims of query, key and value cannot be broadcast together ", shapes);
   DL_CHECK(dropout_p >= 0 && dropout_p <= 1, ValueError, kOp, ": dropout_p has to be between 0 and 1, got ",
            dropout_p);
+  DL_CHECK(window_size.first >= -1 && window_size.second >= -1, ValueError, kOp,
+           ": window_size entries must be >= 0, or -1 for no bound, got (", window_size.first, ", ",
+           window_size.second, ")");
 
   Prepared r;
   AttnParams& p = r.p;
@@ -102,7 +107,9 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
   p.E = query->size(-1);
   p.Ev = value->size(-1);
   p.scale = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(p.E));
-  p.causal = is_causal;
+  p.window_left = window_size.first;
+  p.window_right = window_size.second;
+  if (is_causal) p.window_right = 0;  // j <= i, whatever window_size's right bound
   p.dropout_p = dropout_p;
 
   if (attn_mask && *attn_mask) {
@@ -154,8 +161,8 @@ Shape with_matrix(Shape s, int64_t rows, int64_t cols) {
 // differentiable (no create_graph).
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const OptTensor& attn_mask, double dropout_p, bool is_causal,
-                                    std::optional<double> scale) {
-  Prepared r = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale);
+                                    std::optional<double> scale, std::pair<int64_t, int64_t> window_size) {
+  Prepared r = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, window_size);
   AttnParams& p = r.p;
   const Device dev = query->device();
   if (p.dropout_p > 0) {

@@ -10,6 +10,19 @@
 // lse: (B, L) contiguous, the per-row logsumexp of the scaled, masked scores: the forward
 // writes it, the backward recomputes every probability as exp(score - lse) from it.
 //
+// Note [Attention windows and block skipping]
+// Key j takes part in query row i only if i - window_left <= j <= i + window_right (a negative
+// bound is absent): is_causal is the window (-1, 0), flash-attention's window_size=(left, right)
+// the general case, both top-left aligned (row i against key i). A bool mask applies on top.
+// The kernels never compute a tile (a block of query rows against a block of keys) in which no
+// entry takes part: its key columns are trimmed to those that some row of the block may attend,
+// from the window bounds directly and, for a bool mask, from the OR of the block's mask rows
+// (one byte pass over the mask per block of rows, cheap next to the tile products). So a
+// sliding window of w positions costs about (w + kBq) / S of full attention and a block-sparse
+// mask costs in proportion to its density, with no new argument needed for masks. An additive
+// mask is applied as it is (no skipping). A row in which no key takes part gives out = 0 and
+// lse = -inf, and zero gradients (Note [Attention forward tiles] in cpu/attention.cpp).
+//
 // Note [Attention dropout]
 // Dropout acts on the normalised probabilities P (as in PyTorch): O = (P * keep / (1 - p)) V,
 // while the softmax statistics use P itself. keep(bh, i, j) = u >= p with u the uniform of
@@ -17,6 +30,7 @@
 // the backward regenerates the same mask from (seed, stream) and no mask is stored.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "dlcore/dispatch.h"
@@ -37,9 +51,22 @@ struct AttnParams {
   Shape batch;                   // broadcast batch shape, B = its numel
   int64_t L = 0, S = 0, E = 0, Ev = 0;
   double scale = 1.0;
-  bool causal = false;           // key j takes part in row i only if j <= i (top-left aligned)
+  int64_t window_left = -1, window_right = -1;  // Note [Attention windows and block skipping]
   double dropout_p = 0.0;
-  uint64_t seed = 0, stream = 0;  // Note [Attention dropout]
+  uint64_t seed = 0, stream = 0;  // Note [Attention windows and block skipping]
+// Key j takes part in query row i only if i - window_left <= j <= i + window_right (a negative
+// bound is absent): is_causal is the window (-1, 0), flash-attention's window_size=(left, right)
+// the general case, both top-left aligned (row i against key i). A bool mask applies on top.
+// The kernels never compute a tile (a block of query rows against a block of keys) in which no
+// entry takes part: its key columns are trimmed to those that some row of the block may attend,
+// from the window bounds directly and, for a bool mask, from the OR of the block's mask rows
+// (one byte pass over the mask per block of rows, cheap next to the tile products). So a
+// sliding window of w positions costs about (w + kBq) / S of full attention and a block-sparse
+// mask costs in proportion to its density, with no new argument needed for masks. An additive
+// mask is applied as it is (no skipping). A row in which no key takes part gives out = 0 and
+// lse = -inf, and zero gradients (Note [Attention forward tiles] in cpu/attention.cpp).
+//
+// Note [Attention dropout]
   AttnMask mask_kind = AttnMask::None;
   AttnOperand q, k, v, mask, out;
   void* lse = nullptr;  // (B, L) of dtype
@@ -58,9 +85,12 @@ DL_DECLARE_KERNEL(attention_forward_kernel, void (*)(const AttnParams& p));
 DL_DECLARE_KERNEL(attention_backward_kernel, void (*)(const AttnParams& p));
 
 // torch.nn.functional.scaled_dot_product_attention. attn_mask: bool (true = takes part) or
-// a float added to the scores; scale: 1/sqrt(E) when absent.
+// a float added to the scores; scale: 1/sqrt(E) when absent. window_size (left, right): query i
+// attends keys i - left .. i + right only, -1 for no bound (flash-attention's argument; Note
+// [Attention windows and block skipping]); it combines with is_causal and with attn_mask.
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const OptTensor& attn_mask = std::nullopt, double dropout_p = 0.0,
-                                    bool is_causal = false, std::optional<double> scale = std::nullopt);
+                                    bool is_causal = false, std::optional<double> scale = std::nullopt,
+                                    std::pair<int64_t, int64_t> window_size = {-1, -1});
 
 }  // namespace dlcore

@@ -69,7 +69,12 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cache=None, layer=0):
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
+        # c_attn as three products with row blocks of its weight: the same q, k, v as
+        # c_attn(x).split(C, dim=2), with contiguous outputs and a backward that adds three
+        # (B, T, C) gradients instead of assembling one (B, T, 3C) from three zero-padded slices
+        w, b = self.c_attn.weight, self.c_attn.bias
+        q, k, v = (F.linear(x, w[i * C:(i + 1) * C], None if b is None else b[i * C:(i + 1) * C])
+                   for i in range(3))
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         p = self.dropout if self.training else 0.0
         if cache is None or cache.length == 0:

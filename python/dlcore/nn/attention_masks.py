@@ -8,8 +8,18 @@ i may attend to key j -- the convention of ``scaled_dot_product_attention``, whi
 as they are. ``torch.nn.MultiheadAttention`` (and dlcore's) reads a bool mask the other way round
 (True = blocked): pass ``mask.logical_not()`` there, or ``to_additive_mask(mask)`` (0 / -inf), which
 both read the same way. Patterns combine with ``&`` / ``|`` (``logical_and`` / ``logical_or``).
-A query row with no allowed key gives a zero output in the fused kernel; the builders below keep
-the diagonal allowed wherever their pattern includes it, so no row is empty.
+A query row with no allowed key gives a zero output (and zero gradients) in the fused kernel; the
+builders below keep the diagonal allowed wherever their pattern includes it, so no row is empty.
+
+Note [Block skipping with masks]
+``scaled_dot_product_attention`` computes no tile of (64 queries x up to 128 keys) in which the bool
+mask allows nothing, and trims the others to the keys that some of their rows may attend, forward
+and backward: local and block-sparse masks cost in proportion to the pairs they allow, with no
+further argument. For sliding windows ``window_size=(left, right)`` (query i attends keys
+i - left .. i + right, -1 = unbounded, as flash-attention's argument) gives the same result without
+a (T, S) mask tensor: ``local_mask(T, w)`` is ``window_size=(w - 1, 0)`` (or ``is_causal=True,
+window_size=(w - 1, -1)``), ``local_mask(T, w, causal=False)`` is ``window_size=(w // 2, w // 2)``.
+Additive (float) masks are applied as they are, without skipping.
 """
 import dlcore
 

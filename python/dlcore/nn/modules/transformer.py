@@ -146,10 +146,12 @@ class MultiheadAttention(Module):
     def _project(self, query, key, value):
         """q, k, v projections in the inputs' layout ((L|S, N, E) or (N, L|S, E))."""
         E = self.embed_dim
-        if self._qkv_same_embed_dim and query is key and key is value:
-            qkv = dlcore.linear(query, self.in_proj_weight, self.in_proj_bias)
-            return qkv.narrow(-1, 0, E), qkv.narrow(-1, E, E), qkv.narrow(-1, 2 * E, E)
         (wq, wk, wv), (bq, bk, bv) = self._weights()
+        if self._qkv_same_embed_dim and query is key and key is value:
+            # three products with row blocks of in_proj_weight rather than one and three narrows:
+            # the same values, contiguous outputs, and a backward that adds three (.., E)
+            # gradients instead of assembling one (.., 3E) from three zero-padded slices
+            return dlcore.linear(query, wq, bq), dlcore.linear(query, wk, bk), dlcore.linear(query, wv, bv)
         q = dlcore.linear(query, wq, bq)
         if self._qkv_same_embed_dim and key is value:
             kv = dlcore.linear(key, self.in_proj_weight[E:], None if self.in_proj_bias is None
