@@ -263,7 +263,8 @@ void forward_typed(const AttnParams& p) {
   const int64_t nqb = (L + kBq - 1) / kBq;
   const T scale = static_cast<T>(p.scale);
   const bool drop = p.dropout_p > 0;
-  const int64_t work = kBq * std::max<int64_t>(S, 1) * (E + Ev);
+  // multiply-adds per query block (a single block holds only L rows: one token while generating)
+  const int64_t work = std::min<int64_t>(kBq, std::max<int64_t>(L, 1)) * std::max<int64_t>(S, 1) * (E + Ev);
   const bool causal = p.window_right == 0 && p.window_left < 0;
   parallel_for(0, B * nqb, std::max<int64_t>(1, (int64_t(1) << 17) / work), [&](int64_t t0, int64_t t1) {
     // qt: (E, bq) = scale * Q[rows]^T; st, f: (bk, bq); acc: (bq, Ev); m, l, alpha: (bq)
