@@ -33,7 +33,7 @@ from dlcore.data.datasets import Shakespeare
 from dlcore.data.tokenizers import tokenizer_from_config
 
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _SigintFlag, _default_out, _write_json, read_checkpoint
+from .train import BEST, LAST, _SigintFlag, _default_out, _write_json, read_checkpoint, save_interrupted, stderr_log
 
 __all__ = ["LMConfig", "train_lm", "generate_from_checkpoint", "evaluate_lm_checkpoint", "is_lm_checkpoint", "lm_family", "LM_RECIPES", "LM_CHECKPOINT_FORMAT"]
 
@@ -355,15 +355,7 @@ class _LMRun:
                  f"{'  *best' if improved else ''}")
 
     def interrupted(self):
-        last = os.path.join(self.out, LAST)
-        if self.in_update:
-            self.say(f"interrupted during an optimizer update; the last complete checkpoint is {last}")
-        else:
-            self.save(LAST)
-            self.say(f"interrupted at step {self.step}/{self.c.max_steps}: checkpoint saved to {last}; continue "
-                     f"with: dlcore train {self.c.model} --resume {last}")
-        self.write_artefacts("interrupted")
-        return self.result("interrupted")
+        return save_interrupted(self, f"step {self.step}/{self.c.max_steps}")
 
     def finish(self, status):
         sample = None
@@ -441,12 +433,7 @@ def train_lm(config, on_step=None, log=None):
     """Runs the language-model training described by ``config`` (an LMConfig). Returns a dict:
     "status", "out", "history" (one row per evaluation), "steps_done", "best_step",
     "best_val_loss" (nats per token) and "sample" (text, None for BERT)."""
-    if log is None:
-        from tqdm import tqdm
-
-        def log(line):
-            tqdm.write(line, file=sys.stderr)
-    return _LMRun(config, log).fit(on_step)
+    return _LMRun(config, log or stderr_log).fit(on_step)
 
 
 def _load_lm(path, device):

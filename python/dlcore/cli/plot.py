@@ -31,6 +31,11 @@ def plot_curves(history, path, title=None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
+    _save_png(fig, path)
+
+
+def _save_png(fig, path):
+    """Writes the figure next to ``path`` and renames it into place: a reader never sees half a PNG."""
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, format="png")
@@ -62,7 +67,4 @@ def plot_lm_curves(history, path, title=None, per_char=True):
     bits.set_ylabel("bits per character" if per_char else "bits per byte")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    _save_png(fig, path)

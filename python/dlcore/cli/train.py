@@ -312,6 +312,27 @@ class _Interrupted(Exception):
     pass
 
 
+def save_interrupted(run, where):
+    """Note [Ctrl-C] for a run object (save/say/write_artefacts/result, ``out``, ``in_update``,
+    ``c.model``): saves ``last`` unless the interrupt arrived inside an optimizer update, writes the
+    artefacts and returns the "interrupted" result. ``where`` says where the run stopped."""
+    last = os.path.join(run.out, LAST)
+    if run.in_update:
+        run.say(f"interrupted during an optimizer update; the last complete checkpoint is {last}")
+    else:
+        run.save(LAST)
+        run.say(f"interrupted at {where}: checkpoint saved to {last}; continue with: dlcore train {run.c.model} "
+                f"--resume {last}")
+    run.write_artefacts("interrupted")
+    return run.result("interrupted")
+
+
+def stderr_log(line):
+    """The default message sink of a run: stderr, through tqdm so that a progress bar stays intact."""
+    from tqdm import tqdm
+    tqdm.write(line, file=sys.stderr)
+
+
 def _best(history):
     """(epoch, val_acc) of the best epoch so far (the earliest among equals), (None, None) if none."""
     if not history:
@@ -553,15 +574,7 @@ class _Run:
         return self.finish(status)
 
     def interrupted(self):
-        last = os.path.join(self.out, LAST)
-        if self.in_update:
-            self.say(f"interrupted during an optimizer update; the last complete checkpoint is {last}")
-        else:
-            self.save(LAST)
-            self.say(f"interrupted at epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}: checkpoint "
-                     f"saved to {last}; continue with: dlcore train {self.c.model} --resume {last}")
-        self.write_artefacts("interrupted")
-        return self.result("interrupted")
+        return save_interrupted(self, f"epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}")
 
     def finish(self, status):
         """Evaluates the best checkpoint on the test split and writes the final artefacts."""
@@ -595,12 +608,7 @@ def train(config, on_step=None, log=None):
     ``on_step(info)`` is called after every optimizer step with a dict (epoch, step,
     steps_per_epoch, loss); ``log(line)`` receives the messages (default: stderr, through tqdm).
     """
-    if log is None:
-        from tqdm import tqdm
-
-        def log(line):
-            tqdm.write(line, file=sys.stderr)
-    return _Run(config, log).fit(on_step)
+    return _Run(config, log or stderr_log).fit(on_step)
 
 
 def evaluate_checkpoint(path, dataset=None, split="test", model_name=None, batch_size=500, device="cpu",
