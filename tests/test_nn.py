@@ -601,3 +601,45 @@ def test_dice_perfect_prediction_and_errors():
     with pytest.raises(ValueError, match=r"target shape \[2, 4\] does not match input shape \[2, 3, 5\]"):
         nn.DiceLoss()(dlcore.zeros(2, 3, 5), dlcore.zeros(2, 4, dtype=dlcore.int64))
     assert "V-Net" in nn.DiceLoss.__doc__ and "2 * sum(p * g)" in nn.DiceLoss.__doc__
+
+
+def test_tensor_data_property_like_torch():
+    import torch
+    a = dlcore.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    d = a.data
+    assert not d.requires_grad and d.data_ptr() == a.data_ptr()  # an alias without history
+    d[0] = 5.0
+    assert a.tolist() == [5.0, 2.0, 3.0]
+    b = dlcore.arange(4, dtype=dlcore.float64).reshape(2, 2)
+    ident = id(a)
+    a.data = b  # the same object takes b's storage, shape and dtype
+    assert id(a) == ident and a.requires_grad and a.is_leaf
+    assert a.shape == (2, 2) and a.dtype == dlcore.float64 and a.data_ptr() == b.data_ptr()
+    t = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    t.data = torch.arange(4, dtype=torch.float64).reshape(2, 2)
+    assert a.tolist() == t.tolist() and t.requires_grad
+    (a * a).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), 2 * b.numpy())
+    with pytest.raises(TypeError, match="data: expected a tensor"):
+        a.data = None
+
+
+def test_module_to_converts_parameters_in_place():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    params = list(model.parameters())
+    opt = dlcore.optim.SGD(model.parameters(), lr=0.1)  # built before the conversion
+    model(dlcore.randn(5, 3)).sum().backward()
+    model.double()
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    assert all(p.dtype == dlcore.float64 and p.grad.dtype == dlcore.float64 for p in params)
+    before = [p.detach().clone() for p in params]
+    grads = [p.grad.clone() for p in params]
+    opt.step()
+    for p, w, g in zip(params, before, grads):
+        np.testing.assert_allclose(p.detach().numpy(), (w - 0.1 * g).numpy(), rtol=1e-12)
+    # tied weights stay one parameter
+    emb = nn.Embedding(6, 4)
+    head = nn.Linear(4, 6, bias=False)
+    head.weight = emb.weight
+    tied = nn.ModuleList([emb, head]).double()
+    assert tied[1].weight is tied[0].weight and tied[0].weight.dtype == dlcore.float64

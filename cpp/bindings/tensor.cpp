@@ -105,6 +105,11 @@ void bind_tensor(py::module_& m) {
                                  shape_str((*g)->shape()), " but the tensor has shape ", shape_str(t->shape()));
                       t->autograd_mut().grad = g ? *g : Tensor();
                     })
+      .def_property("data", [](const Tensor& t) { return detach(t); },
+                    [](const Tensor& t, const Tensor& other) {
+                      DL_CHECK(other, TypeError, "data: expected a tensor, got None");
+                      t->set_data(*other);
+                    })
       .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
         return t->grad_fn() ? py::cast(t->grad_fn()) : py::object(py::none());
       })

@@ -116,6 +116,10 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
 
   std::string describe() const;  // "float32 [2, 3]"
 
+  // `t.data = other` (PyTorch's): this tensor takes other's storage, geometry and dtype and
+  // keeps its identity and autograd state (how Module.to converts parameters in place).
+  void set_data(const TensorImpl& other);
+
  private:
   Storage storage_;
   Shape shape_;

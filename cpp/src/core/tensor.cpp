@@ -65,6 +65,15 @@ Shape contiguous_strides(const Shape& shape) {
 
 int64_t TensorImpl::numel() const { return shape_numel(shape_); }
 
+void TensorImpl::set_data(const TensorImpl& other) {
+  storage_ = other.storage_;
+  shape_ = other.shape_;
+  strides_ = other.strides_;
+  offset_ = other.offset_;
+  dtype_ = other.dtype_;
+  view_base = other.view_base;
+}
+
 int64_t TensorImpl::size(int64_t d) const { return shape_[wrap_dim(d, dim(), "size")]; }
 int64_t TensorImpl::stride(int64_t d) const { return strides_[wrap_dim(d, dim(), "stride")]; }
 

@@ -349,25 +349,23 @@ class Module:
         return self
 
     def _apply(self, fn):
-        """Replaces every parameter and buffer ``t`` by ``fn(t)`` (parameters stay Parameters with the
-        same ``requires_grad``; a gradient is converted along). A parameter shared by several modules
-        (tied weights) stays shared: it is converted once."""
-        converted = {}  # id(old parameter) -> its replacement
+        """Converts every parameter in place, as torch does (``p.data = fn(p)``, its gradient along),
+        so the Parameter objects stay the same and an optimizer built before ``to()`` keeps updating
+        them; a parameter shared by several modules (tied weights) is converted once. Buffers are
+        replaced by ``fn(buffer)``."""
+        seen = set()
         for m in self.modules():
-            for name, p in m._parameters.items():
-                if p is None:
+            for p in m._parameters.values():
+                if p is None or id(p) in seen:
                     continue
-                if id(p) in converted:
-                    m._parameters[name] = converted[id(p)]
-                    continue
-                converted[id(p)] = p
+                seen.add(id(p))
                 new = fn(p.detach())
-                if new is p or (new.data_ptr() == p.data_ptr() and new.dtype == p.dtype and new.device == p.device):
+                if new.data_ptr() == p.data_ptr() and new.dtype == p.dtype and new.device == p.device:
                     continue
-                q = Parameter(new, p.requires_grad)
-                if p.grad is not None:
-                    q.grad = fn(p.grad)
-                m._parameters[name] = converted[id(p)] = q
+                grad = fn(p.grad) if p.grad is not None else None
+                p.data = new
+                if grad is not None:
+                    p.grad = grad
             for name, b in m._buffers.items():
                 if b is not None:
                     m._buffers[name] = fn(b)

@@ -22,11 +22,6 @@ class Parameter(_C.Tensor):
                 raise TypeError(f"Parameter: only floating-point tensors can require gradients, got {self.dtype}")
             self.requires_grad_(True)
 
-    @property
-    def data(self):
-        """The values without autograd history (a detached alias of the same storage)."""
-        return self.detach()
-
     def __repr__(self):
         return "Parameter containing:\n" + _C.Tensor.__repr__(self)
 
