@@ -49,19 +49,6 @@ namespace {
 constexpr int64_t kBq = 64;  // query rows per tile
 constexpr int64_t kBk = 128;  // keys per tile (a multiple of 4: Note [Attention dropout])
 
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-typedef float AttnVecF __attribute__((vector_size(kVecBytes)));
-typedef double AttnVecD __attribute__((vector_size(kVecBytes)));
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { using type = AttnVecF; };
-template <> struct VecOf<double> { using type = AttnVecD; };
-
 template <typename T>
 DL_VEC_INLINE T exp_t(T x) {
   if constexpr (std::is_same_v<T, float>) {

@@ -53,20 +53,16 @@ namespace {
 
 // ---- vectors along ow ------------------------------------------------------------------------
 
+// Forward register block (vectors of kVecBytes, cpu/vec_math.h):
 #if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-constexpr int kRowBlock = 4, kColBlock = 2;  // forward register block: 8 accumulators of 32
-#elif defined(__AVX2__)
-constexpr int kVecBytes = 32;
-constexpr int kRowBlock = 4, kColBlock = 1;  // 4 accumulators + 9 weights of 16 registers
+constexpr int kRowBlock = 4, kColBlock = 2;  // 8 accumulators of 32 registers
 #else
-constexpr int kVecBytes = 16;
-constexpr int kRowBlock = 4, kColBlock = 1;
+constexpr int kRowBlock = 4, kColBlock = 1;  // AVX2: 4 accumulators + 9 weights of 16 registers
 #endif
 
 template <typename T>
 struct Vec {
-  typedef T V __attribute__((vector_size(kVecBytes)));
+  using V = typename VecOf<T>::type;
   static constexpr int64_t size = kVecBytes / static_cast<int64_t>(sizeof(T));
 
   static DL_VEC_INLINE V load(const T* p) {

@@ -44,6 +44,7 @@
 #endif
 
 #include "cpu/loops.h"
+#include "cpu/vec_math.h"
 #include "ops/linalg.h"
 
 #define DL_GEMM_INLINE inline __attribute__((always_inline))
@@ -81,21 +82,8 @@ void gemm_reference(const GemmArgs& g) {
 
 // GCC vector extensions: one register of the target ISA (AVX-512: 512 bits, AVX: 256 bits,
 // baseline SSE2: 128).
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-constexpr int kVecRegs = 32;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-constexpr int kVecRegs = 16;
-#else
-constexpr int kVecBytes = 16;
-constexpr int kVecRegs = 16;
-#endif
-typedef float VecF __attribute__((vector_size(kVecBytes)));
-typedef double VecD __attribute__((vector_size(kVecBytes)));
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { using type = VecF; };
-template <> struct VecOf<double> { using type = VecD; };
+// (VecOf and kVecBytes: cpu/vec_math.h.)
+constexpr int kVecRegs = kVecBytes == 64 ? 32 : 16;
 
 // Note [GEMM tiles]
 // The micro-tile is MR rows x NV = 2 vectors: MR * NV accumulator registers plus NV for the

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu/reduce.h"
+#include "cpu/vec_math.h"
 #include "dlcore/parallel.h"
 #include "ops/norm.h"
 
@@ -36,22 +37,9 @@ using reduce_detail::kGrain;
 // Lambdas passed to the hot loops are forced inline too (see DL_VEC_INLINE in cpu/vec_math.h).
 #define DL_VEC_INLINE_LAMBDA __attribute__((always_inline))
 
-// One vector register of T for this capability level (GCC vector extensions; plain loops over
-// small lane arrays are not reliably vectorised as lanes).
-#if defined(__AVX512F__)
-constexpr int kNormVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kNormVecBytes = 32;
-#else
-constexpr int kNormVecBytes = 16;
-#endif
-typedef float NormVecF __attribute__((vector_size(kNormVecBytes)));
-typedef double NormVecD __attribute__((vector_size(kNormVecBytes)));
-template <typename T> struct NormVecOf;
-template <> struct NormVecOf<float> { using type = NormVecF; };
-template <> struct NormVecOf<double> { using type = NormVecD; };
-template <typename T> using vec_t = typename NormVecOf<T>::type;
-template <typename T> constexpr int64_t kLanes = kNormVecBytes / sizeof(T);
+// One vector register of T for this capability level (cpu/vec_math.h).
+template <typename T> using vec_t = typename VecOf<T>::type;
+template <typename T> constexpr int64_t kLanes = kVecBytes / sizeof(T);
 
 // load<V>(p): *p when V is the scalar T, else W values from p (unaligned); store likewise.
 // The sum terms below are generic lambdas over V, so one body serves vectors and the tail.

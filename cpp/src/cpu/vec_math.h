@@ -14,6 +14,22 @@
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
 
+// One vector register of the capability level being compiled (AVX-512: 64 bytes, AVX2: 32,
+// baseline SSE2: 16). VecOf<T>::type is that register of T as a GCC vector type, for kernels
+// that keep their lanes explicitly (plain loops over small lane arrays are not reliably
+// vectorised as lanes).
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+template <typename T>
+struct VecOf {
+  typedef T type __attribute__((vector_size(kVecBytes)));
+};
+
 DL_VEC_INLINE float fast_expf(float x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2/2, exp(r) by a degree-7 polynomial.
   // 2^n is applied as two factors so that results in the subnormal range and overflow to
