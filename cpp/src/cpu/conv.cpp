@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cpu/conv_cpu.h"
+#include "cpu/gemm_cpu.h"
 #include "cpu/loops.h"
 #include "cpu/vec_math.h"
 #include "dlcore/ops.h"
@@ -40,8 +41,13 @@
 
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
+#define DL_CONV_INLINE inline __attribute__((always_inline))
+
 namespace {
 using namespace conv_cpu;
+using gemm_cpu::BPanels;
+using gemm_cpu::PackedA;
+using gemm_cpu::Tiles;
 
 // Per-thread scratch (im2col chunks), kept between calls: reused pages are cheap to write.
 struct Scratch {
@@ -61,7 +67,11 @@ struct Scratch {
   }
 };
 // im2col chunks; gathered gy or product rows; private weight grads; channels-last images.
-thread_local Scratch col_scratch, io_scratch, part_scratch, xt_scratch;
+// (flip_scratch: the flipped weight of a stride-1 input grad.)
+thread_local Scratch col_scratch, io_scratch, part_scratch, xt_scratch, flip_scratch;
+// The packed chunk of gy of the channels-last weight grad.
+template <typename T>
+thread_local PackedA<T> gy_pack;
 
 // C (m x n, row stride ldc, unit column stride) = A @ B + beta * C, strided A and B.
 template <typename T>
@@ -272,17 +282,219 @@ void chunk_im2col(const ConvParams& q, const Geometry& g, const Chunk& c, const 
     im2col(q, g, xg + n * q.c * g.in_plane, c.l0, c.l1, r0, r1, col + (n - c.n0) * len, c.cols, table);
 }
 
+// ---- implicit GEMM (Note [Implicit GEMM convolution]) --------------------------------------
+
+// Note [Implicit GEMM convolution]
+// The forward product y = W[g] @ col and the channels-last weight-grad product gW' += gy @
+// colt never build col: their B operand is a BPanels (Note [Packed GEMM operands] in
+// cpu/gemm_cpu.h) that copies each block of col straight from the image into the GEMM's
+// panel order, so col's elements are written once (into the L2-resident panels) instead of
+// written to a buffer, read back and copied again. The weight (forward) or the chunk of gy
+// (weight grad) is packed once as a PackedA and reused by every B block. A stride-1 backward
+// input is the forward convolution of gy with the weight flipped in space and with input and
+// output channels swapped (padding dilation * (kernel - 1) - padding), so it takes the same
+// path and needs no col2im.
+
+// dst[0, n) = src[0, n) for a run of at most one panel row (NR elements). Whole panel rows
+// and halves and quarters of them are fixed-size copies, which the compiler turns into a few
+// vector moves; a copy loop of variable length would become a call to memmove.
+template <typename T>
+DL_CONV_INLINE void copy_run(T* __restrict dst, const T* __restrict src, int64_t n) {
+  constexpr int64_t NR = Tiles<T>::NR;
+  if (n == NR) return static_cast<void>(std::memcpy(dst, src, NR * sizeof(T)));
+  if (n == NR / 2) return static_cast<void>(std::memcpy(dst, src, NR / 2 * sizeof(T)));
+  if (n == NR / 4) return static_cast<void>(std::memcpy(dst, src, NR / 4 * sizeof(T)));
+  for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+
+// The forward product's B = col (CK x cols) of one chunk of one group: rows (c, tap), columns
+// the chunk's outputs (images, then lines, then ow). The chunk's input is first copied with
+// its padding made explicit, xp (images, cg, Dp, Hp, Wp) (extent below), so
+// that every run of col along one output line is a plain (strided for stride > 1) copy. For a
+// chunk of some lines of one 2-d image only the input rows those lines reach are copied.
+template <typename T>
+class ImageColumns final : public BPanels<T> {
+ public:
+  ImageColumns(const ConvParams& q, const Geometry& g, const Chunk& c, const T* xg, T* xp)
+      : q_(q), g_(g), xp_(xp), dp_(extent(q, 0)), hp_(extent(q, 1)), wp_(extent(q, 2)) {
+    pad_input(c, xg);
+    const int64_t len = (c.l1 - c.l0) * g.ow;
+    for (int64_t i = 0; i < c.images(); ++i)
+      for (int64_t l = c.l0; l < c.l1; ++l)
+        for (int64_t ow = 0; ow < g.ow;) {  // runs of one output line within one NR-column panel
+          const int64_t j = i * len + (l - c.l0) * g.ow + ow;
+          const int64_t n = std::min(g.ow - ow, kNR - j % kNR);
+          const int64_t od = l / q.out[1], oh = l % q.out[1];
+          const int64_t src = i * g.cg * plane() + (od * q.stride[0] * hp_ + oh * q.stride[1]) * wp_ + ow * q.stride[2];
+          runs_.push_back({j, n, src});
+          ow += n;
+        }
+  }
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* out) const override {
+    const ConvParams& q = q_;
+    const int64_t KH = q.kernel[1], KW = q.kernel[2], sw = q.stride[2];
+    const auto first = std::lower_bound(runs_.begin(), runs_.end(), j0, [](const Run& a, int64_t j) { return a.j < j; });
+    const auto last = std::lower_bound(first, runs_.end(), j0 + nc, [](const Run& a, int64_t j) { return a.j < j; });
+    for (int64_t r = p0; r < p0 + kc; ++r) {
+      const int64_t tap = r % g_.kk, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
+      const T* xc = xp_ + r / g_.kk * plane() +
+                    (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2];
+      T* row = out + (r - p0) * kNR;
+      for (auto u = first; u != last; ++u) {
+        T* dst = row + (u->j - j0) / kNR * kNR * kc + u->j % kNR;
+        if (sw == 1) {
+          copy_run(dst, xc + u->src, u->len);
+        } else {
+          const T* src = xc + u->src;
+          for (int64_t o = 0; o < u->len; ++o) dst[o] = src[o * sw];
+        }
+      }
+      if (nc % kNR) {  // zero the last panel's columns past nc
+        T* dst = row + (nc / kNR) * kNR * kc;
+        std::fill(dst + nc % kNR, dst + kNR, T(0));
+      }
+    }
+  }
+
+  // Elements of xp for `images` images of one group.
+  static int64_t padded_size(const ConvParams& q, const Geometry& g, int64_t images) {
+    return images * g.cg * extent(q, 0) * extent(q, 1) * extent(q, 2);
+  }
+  // The padded input's size along dim d: the input after pad[d] zeros, and as far as the
+  // last output's last tap reaches (the padding after the input may differ from pad[d]).
+  static int64_t extent(const ConvParams& q, int d) {
+    return std::max(q.pad[d] + q.in[d], (q.out[d] - 1) * q.stride[d] + (q.kernel[d] - 1) * q.dilation[d] + 1);
+  }
+
+ private:
+  static constexpr int64_t kNR = Tiles<T>::NR;
+  struct Run {
+    int64_t j, len, src;  // chunk column, length, offset in xp of the tap (0, 0, 0) element
+  };
+  int64_t plane() const { return dp_ * hp_ * wp_; }
+
+  // xp = the chunk's input planes, zero-padded; rows no output line of the chunk reaches are
+  // left unwritten.
+  void pad_input(const Chunk& c, const T* xg) {
+    const ConvParams& q = q_;
+    const int64_t D = q.in[0], H = q.in[1], W = q.in[2];
+    int64_t r0 = 0, r1 = hp_;  // padded rows of the 2-d case
+    if (dp_ == 1) {
+      r0 = c.l0 * q.stride[1];
+      r1 = std::min(hp_, (c.l1 - 1) * q.stride[1] + (q.kernel[1] - 1) * q.dilation[1] + 1);
+    }
+    for (int64_t i = 0; i < c.images(); ++i)
+      for (int64_t ch = 0; ch < g_.cg; ++ch) {
+        const T* src = xg + ((c.n0 + i) * q.c + ch) * g_.in_plane;
+        T* dst = xp_ + (i * g_.cg + ch) * plane();
+        for (int64_t d = 0; d < dp_; ++d)
+          for (int64_t h = r0; h < r1; ++h) {
+            T* line = dst + (d * hp_ + h) * wp_;
+            const int64_t id = d - q.pad[0], ih = h - q.pad[1];
+            if (id < 0 || id >= D || ih < 0 || ih >= H) {
+              std::fill(line, line + wp_, T(0));
+              continue;
+            }
+            std::fill(line, line + q.pad[2], T(0));
+            std::memcpy(line + q.pad[2], src + (id * H + ih) * W, W * sizeof(T));
+            std::fill(line + q.pad[2] + W, line + wp_, T(0));
+          }
+      }
+  }
+
+  const ConvParams& q_;
+  const Geometry& g_;
+  T* xp_;
+  int64_t dp_, hp_, wp_;
+  std::vector<Run> runs_;
+};
+
+// The channels-last weight-grad product's B = colt (cols x (tap, c)) of one chunk, from xt:
+// the chunk's images channels-last, (images, in_plane, cg). Row j (a chunk column) and column
+// (tap, c) hold xt[image, pixel tap meets at j, c], 0 in the padding.
+template <typename T>
+class ChannelsLastColumns final : public BPanels<T> {
+ public:
+  ChannelsLastColumns(const Geometry& g, const Chunk& c, const T* xt, const TapTable& table)
+      : g_(g), xt_(xt), off_(table.off.data()), len_((c.l1 - c.l0) * g.ow), first_(c.l0 * g.ow) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* out) const override {
+    const int64_t cg = g_.cg;
+    for (int64_t j = j0; j < j0 + nc;) {  // runs of one tap within one panel, each down all rows
+      const int64_t tap = j / cg, c = j % cg;
+      const int64_t n = std::min({cg - c, kNR - (j - j0) % kNR, j0 + nc - j});
+      const int32_t* off = off_ + tap * g_.p;
+      T* dst = out + (j - j0) / kNR * kNR * kc + (j - j0) % kNR;
+      int64_t image = p0 / len_, p = p0 % len_;
+      for (int64_t r = p0; r < p0 + kc; ++r, dst += kNR) {
+        const int32_t o = off[first_ + p];
+        if (o < 0)
+          std::fill(dst, dst + n, T(0));
+        else
+          copy_run(dst, xt_ + (image * g_.in_plane + o) * cg + c, n);
+        if (++p == len_) p = 0, ++image;
+      }
+      j += n;
+    }
+    if (nc % kNR) {  // zero the last panel's columns past nc
+      T* dst = out + nc / kNR * kNR * kc;
+      for (int64_t r = 0; r < kc; ++r) std::fill(dst + r * kNR + nc % kNR, dst + r * kNR + kNR, T(0));
+    }
+  }
+
+ private:
+  static constexpr int64_t kNR = Tiles<T>::NR;
+  const Geometry& g_;
+  const T* xt_;
+  const int32_t* off_;
+  int64_t len_, first_;
+};
+
 std::unique_ptr<TapTable> make_table(const ConvParams& q, const Geometry& g, const ChunkPlan& plan) {
   if (plan.direct || !TapTable::wanted(g)) return nullptr;
   return std::make_unique<TapTable>(q, g);
 }
 
+// Chunks of the implicit-GEMM forward: whole images, several side by side when one image has
+// fewer than kMinCols outputs (but no more than an equal share of the images per thread); an
+// image's lines are split only when there are too few images (times `slabs` groups) to give
+// each of `threads` threads about four chunks.
+ChunkPlan plan_images(const ConvParams& q, const Geometry& g, int64_t slabs, int64_t threads) {
+  ChunkPlan c;
+  const int64_t want = std::max<int64_t>(1, (4 * threads + slabs - 1) / slabs);  // chunks over all images
+  const int64_t share = (q.n * slabs + threads - 1) / threads;  // images per thread
+  c.nb = std::max<int64_t>(1, std::min({q.n, (kMinCols + g.p - 1) / g.p, share}));
+  c.lc = g.lines;
+  if (c.nb == 1 && q.n < want) {
+    const int64_t parts = std::min((want + q.n - 1) / q.n, std::max<int64_t>(1, g.p / kMinCols));
+    c.lc = (g.lines + parts - 1) / parts;
+  }
+  c.blocks = (q.n + c.nb - 1) / c.nb;
+  c.per = (g.lines + c.lc - 1) / c.lc;
+  c.direct = g.pointwise && c.nb == 1;
+  return c;
+}
+
+// The packed weights of the forward, one per group, kept between calls.
+template <typename T>
+thread_local std::vector<std::unique_ptr<PackedA<T>>> weight_packs;
+
 template <typename T>
 void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* b) {
   const Geometry g(q);
   if (g.cg == 1) return depthwise_forward(q, g, y, x, w, b);
-  const ChunkPlan plan = plan_chunks(q, g, sizeof(T), q.groups, get_num_threads(), true);
-  const std::unique_ptr<TapTable> table = make_table(q, g, plan);
+  const ChunkPlan plan = g.pointwise ? plan_chunks(q, g, sizeof(T), q.groups, get_num_threads(), true)
+                                     : plan_images(q, g, q.groups, get_num_threads());
+  // Plain pointers into this thread's packs for the worker threads (each has its own
+  // thread_local weight_packs).
+  std::vector<const PackedA<T>*> weights;
+  if (!plan.direct)
+    for (int64_t gi = 0; gi < q.groups; ++gi) {
+      if (static_cast<int64_t>(weight_packs<T>.size()) <= gi) weight_packs<T>.push_back(std::make_unique<PackedA<T>>());
+      weight_packs<T>[gi]->pack(g.kg, g.ck, w + gi * g.kg * g.ck, g.ck, 1);
+      weights.push_back(weight_packs<T>[gi].get());
+    }
   const int64_t items = q.groups * plan.count();
   const int64_t item_work = g.kg * g.ck * std::max<int64_t>(1, plan.at(q, g, 0).cols);
   parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
@@ -298,12 +510,9 @@ void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* 
       if (plan.direct) {
         gemm<T>(g.kg, c.cols, g.ck, wg, g.ck, 1, xg + c.n0 * q.c * g.in_plane + c.l0 * g.ow, g.p, 1, 0.0, out, ldo);
       } else {
-        T* col = col_scratch.get<T>(std::min(plan.slice, g.ck) * c.cols);
-        for (int64_t r0 = 0; r0 < g.ck; r0 += plan.slice) {
-          const int64_t r1 = std::min(g.ck, r0 + plan.slice);
-          chunk_im2col(q, g, c, xg, r0, r1, col, table.get());
-          gemm<T>(g.kg, c.cols, r1 - r0, wg + r0, g.ck, 1, col, c.cols, 1, r0 == 0 ? 0.0 : 1.0, out, ldo);
-        }
+        T* xp = col_scratch.get<T>(ImageColumns<T>::padded_size(q, g, c.images()));
+        const ImageColumns<T> col(q, g, c, xg, xp);
+        gemm_cpu::gemm_packed(*weights[gi], c.cols, col, T(0), out, ldo);
       }
       if (one) {
         if (b)
@@ -325,10 +534,39 @@ void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* 
   });
 }
 
+// The forward convolution whose output is the stride-1 backward input of q (Note [Implicit
+// GEMM convolution]), when there is one: all strides 1, padding at most dilation * (kernel - 1).
+bool input_grad_as_forward(const ConvParams& q, ConvParams& f) {
+  f = q;
+  f.c = q.k, f.k = q.c, f.in = q.out, f.out = q.in;
+  for (int d = 0; d < 3; ++d) {
+    f.pad[d] = q.dilation[d] * (q.kernel[d] - 1) - q.pad[d];
+    if (q.stride[d] != 1 || f.pad[d] < 0) return false;
+  }
+  return true;
+}
+
 template <typename T>
 void conv_backward_input_t(const ConvParams& q, T* gx, const T* gy, const T* w) {
   const Geometry g(q);
   if (g.cg == 1) return depthwise_backward_input(q, g, gx, gy, w);
+  ConvParams f;
+  if (!g.pointwise && input_grad_as_forward(q, f)) {
+    // wf[g*Cg + c, k, kk-1-t] = w[g*Kg + k, c, t]: (C, Kg, taps), flipped in space, written
+    // in order (rows of wf over the threads).
+    T* wf = flip_scratch.get<T>(q.c * g.kg * g.kk);
+    parallel_for(0, q.c, std::max<int64_t>(1, 16384 / (g.kg * g.kk)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t gi = r / g.cg, c = r % g.cg;
+        for (int64_t k = 0; k < g.kg; ++k) {
+          const T* src = w + ((gi * g.kg + k) * g.cg + c) * g.kk;
+          T* dst = wf + (r * g.kg + k) * g.kk;
+          for (int64_t t = 0; t < g.kk; ++t) dst[g.kk - 1 - t] = src[t];
+        }
+      }
+    });
+    return conv_forward_t(f, gx, gy, static_cast<const T*>(wf), static_cast<const T*>(nullptr));
+  }
   const int64_t nt = get_num_threads();
   // Chunks that share an image overlap in gx, so a thread takes all chunks of its images.
   const ChunkPlan plan = plan_chunks(q, g, sizeof(T), q.groups, nt, false);
@@ -385,31 +623,11 @@ void to_channels_last(const Geometry& g, const T* x, T* xt) {
   }
 }
 
-// Rows j of colt (row stride ld) for output lines [l0, l1) of one image: colt[j, (t - t0) * cg
-// + c] = the input element tap t in [t0, t1) meets at output j, channel c (0 in the padding),
-// copied channel-contiguous from the image's channels-last copy xt.
-template <typename T>
-void im2col_channels_last(const ConvParams& q, const Geometry& g, const T* xt, int64_t l0, int64_t l1, int64_t t0,
-                          int64_t t1, T* colt, int64_t ld) {
-  const int64_t KH = q.kernel[1], KW = q.kernel[2], OH = q.out[1];
-  for (int64_t l = l0; l < l1; ++l)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      T* dst = colt + ((l - l0) * g.ow + ow) * ld;
-      for (int64_t t = t0; t < t1; ++t, dst += g.cg) {
-        const int64_t id = l / OH * q.stride[0] - q.pad[0] + t / (KH * KW) * q.dilation[0];
-        const int64_t ih = l % OH * q.stride[1] - q.pad[1] + t % (KH * KW) / KW * q.dilation[1];
-        const int64_t iw = ow * q.stride[2] - q.pad[2] + t % KW * q.dilation[2];
-        if (id < 0 || id >= q.in[0] || ih < 0 || ih >= q.in[1] || iw < 0 || iw >= q.in[2])
-          std::fill(dst, dst + g.cg, T(0));
-        else
-          std::memcpy(dst, xt + ((id * q.in[1] + ih) * q.in[2] + iw) * g.cg, g.cg * sizeof(T));
-      }
-    }
-}
-
 // Whether the weight grad takes the channels-last path: enough channels per group for the
 // per-tap copies to be runs (measured faster than the transposed product for Kg <= 512).
-bool channels_last_wgrad(const Geometry& g) { return g.cg >= 16 && g.kg <= 512 && !g.pointwise; }
+bool channels_last_wgrad(const Geometry& g) {
+  return g.cg >= 16 && g.kg <= 512 && !g.pointwise && g.in_plane < (int64_t(1) << 31);
+}
 
 template <typename T>
 void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, const T* x) {
@@ -438,7 +656,7 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
   // row-major A (sliced by rows like forward); the private sums are transposed at the end.
   const bool last = channels_last_wgrad(g);
   const bool transposed = !last && g.ck >= g.kg;
-  const int64_t tap_slice = std::max<int64_t>(1, std::min(g.kk, 512 / std::max<int64_t>(1, g.cg)));
+  const std::unique_ptr<TapTable> taps = last ? std::make_unique<TapTable>(q, g) : nullptr;
   std::fill(gw, gw + wsize, T(0));
   std::mutex merge;
   parallel_for(0, plan.count(), std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
@@ -463,14 +681,9 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
             for (int64_t i = 0; i < c.images(); ++i)
               to_channels_last(g, xg + (c.n0 + i) * q.c * g.in_plane, xt + i * g.in_plane * g.cg);
           xt_image = c.images() > 1 ? -1 : c.n0 * q.groups + gi;
-          const int64_t len = (c.l1 - c.l0) * g.ow;
-          T* colt = col_scratch.get<T>(c.cols * tap_slice * g.cg);
-          for (int64_t a0 = 0; a0 < g.kk; a0 += tap_slice) {
-            const int64_t a1 = std::min(g.kk, a0 + tap_slice), w = (a1 - a0) * g.cg;
-            for (int64_t i = 0; i < c.images(); ++i)
-              im2col_channels_last(q, g, xt + i * g.in_plane * g.cg, c.l0, c.l1, a0, a1, colt + i * len * w, w);
-            gemm<T>(g.kg, w, c.cols, yg, ldy, 1, colt, w, 1, 1.0, pg + a0 * g.cg, g.ck);
-          }
+          PackedA<T>& gya = gy_pack<T>;
+          gya.pack(g.kg, c.cols, yg, ldy, 1);
+          gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), T(1), pg, g.ck);
           continue;
         }
         if (transposed) {

@@ -43,6 +43,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "cpu/gemm_cpu.h"
 #include "cpu/loops.h"
 #include "cpu/vec_math.h"
 #include "ops/linalg.h"
@@ -52,6 +53,7 @@
 namespace dlcore {
 inline namespace CPU_CAPABILITY {
 namespace {
+using namespace gemm_cpu;
 
 // ---- reference ------------------------------------------------------------------------------
 
@@ -77,43 +79,6 @@ void gemm_reference(const GemmArgs& g) {
     }
   });
 }
-
-// ---- tiles ------------------------------------------------------------------------------
-
-// GCC vector extensions: one register of the target ISA (AVX-512: 512 bits, AVX: 256 bits,
-// baseline SSE2: 128).
-// (VecOf and kVecBytes: cpu/vec_math.h.)
-constexpr int kVecRegs = kVecBytes == 64 ? 32 : 16;
-
-// Note [GEMM tiles]
-// The micro-tile is MR rows x NV = 2 vectors: MR * NV accumulator registers plus NV for the
-// B row and one broadcast of A must fit the vector registers.
-//   AVX-512 (32 registers): MR = 14, 28 accumulators; float 14 x 32, double 14 x 16.
-//   AVX2 / SSE2 (16):       MR = 6, 12 accumulators;  float 6 x 16 / 6 x 8, double 6 x 8 / 6 x 4.
-// Cache blocks (Note [Blocked GEMM]), sized in bytes so that float and double share them:
-// the MR x KC A panel takes under a third of L1 (48 KiB per core here), the KC x NC B
-// block half of L2 (2 MiB per core), leaving room for the C rows in flight and for the
-// A block, which is kept small (a few panels, packed just before use) so that packing it
-// does not evict the B block. A is repacked for every B block, so NC is large.
-template <typename T>
-struct Tiles {
-  using Vec = typename VecOf<T>::type;
-  static constexpr int kLanes = kVecBytes / static_cast<int>(sizeof(T));
-  static constexpr int MR = kVecRegs == 32 ? 14 : 6;
-  static constexpr int NV = 2;
-  static constexpr int NR = NV * kLanes;
-#if defined(__AVX512F__)
-  static constexpr int64_t KC = 1024 / sizeof(T);  // A panel 14 x 256 floats: 14 KiB
-  static constexpr int64_t NC = 1024;              // B block 256 x 1024 floats: 1 MiB
-  static constexpr int64_t MC = 14 * 8;            // A block 112 x 256 floats: 112 KiB
-#else
-  static constexpr int64_t KC = 1024 / sizeof(T);  // A panel 6 x 256 floats: 6 KiB
-  static constexpr int64_t NC = 1024;              // B block 256 x 1024 floats: 1 MiB
-  static constexpr int64_t MC = 6 * 64;
-#endif
-};
-
-constexpr int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 // ---- packing --------------------------------------------------------------------------------
 
@@ -241,25 +206,8 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* out) 
   }
 }
 
-// Per-thread packing buffers, kept between calls: reused memory is much faster to write
-// than freshly mapped pages.
-struct PackBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~PackBuffer() { std::free(ptr); }
-  template <typename T>
-  T* get(int64_t n) {
-    const size_t need = static_cast<size_t>(round_up(n * static_cast<int64_t>(sizeof(T)), 64));
-    if (need > bytes) {
-      std::free(ptr);
-      ptr = std::aligned_alloc(64, need);
-      bytes = ptr ? need : 0;
-      if (!ptr) throw std::bad_alloc();
-    }
-    return static_cast<T*>(ptr);
-  }
-};
-thread_local PackBuffer a_pack, b_pack;
+// Per-thread packing buffers, kept between calls.
+thread_local AlignedBuffer a_pack, b_pack;
 
 // ---- micro-kernel ---------------------------------------------------------------------------
 
@@ -366,17 +314,52 @@ struct Mat {
   T* at(int64_t i, int64_t j) const { return data + i * rs + j * cs; }
 };
 
+// The C block at c (mc x nc, strides rs/cs) (+)= the packed A rows at ap (mc rows, MR-row
+// panels kc long) @ the packed B block at bp (nc columns, NR-column panels kc long).
+template <typename T>
+void block_product(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c,
+                   int64_t rs, int64_t cs) {
+  constexpr int MR = Tiles<T>::MR, NR = Tiles<T>::NR;
+  alignas(64) T ab[MR * NR];
+  // The next A panel is fetched a slice per tile, so that it is in L1 when its row of tiles
+  // starts (a packed A may come from beyond L2: Note [Packed GEMM operands]).
+  constexpr int64_t kLine = 64 / sizeof(T);
+  const int64_t panel_lines = (MR * kc + kLine - 1) / kLine, tiles = (nc + NR - 1) / NR;
+  const int64_t per_tile = (panel_lines + tiles - 1) / tiles;
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const T* next = ir + MR < mc ? ap + (ir + MR) * kc : nullptr;
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+      const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
+      if (next)
+        for (int64_t l = jr / NR * per_tile, e = std::min(panel_lines, l + per_tile); l < e; ++l)
+          __builtin_prefetch(next + l * kLine, 0, 2);
+      T* ct = c + ir * rs + jr * cs;
+      // C is read only after the kc-long loop: start fetching its rows now (C is too big
+      // for the caches once n grows, and the micro-kernel would wait on each row). A row
+      // of the tile spans up to NR * sizeof(T) / 64 + 1 lines.
+      for (int64_t i = 0; i < mr; ++i)
+        for (int64_t j = 0; j < nr; j += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(ct + i * rs + j * cs, 1);
+      for (int64_t i = 0; i < mr; ++i) __builtin_prefetch(ct + i * rs + (nr - 1) * cs, 1);
+      tile_product(kc, ap + ir * kc, bp + jr * kc, ab, mr, nr, alpha, beta, ct, rs, cs);
+    }
+  }
+}
+
+// Equal B blocks of at most NC columns (each one repacks A in gemm_blocked, so no short
+// last block), a multiple of NR wide.
+template <typename T>
+int64_t column_block(int64_t n) {
+  const int64_t n_blocks = (n + Tiles<T>::NC - 1) / Tiles<T>::NC;
+  return round_up((n + n_blocks - 1) / n_blocks, Tiles<T>::NR);
+}
+
 // C (m x n) = alpha * A (m x k) @ B (k x n) + beta * C on this thread (Note [Blocked GEMM]).
 template <typename T>
 void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<const T> b, T beta, Mat<T> c) {
   using Tl = Tiles<T>;
-  constexpr int MR = Tl::MR, NR = Tl::NR;
-  T* ap = a_pack.get<T>(round_up(std::min(Tl::MC, m), MR) * std::min(Tl::KC, k));
-  // Equal B blocks of at most NC columns: each one repacks A, so no short last block.
-  const int64_t n_blocks = (n + Tl::NC - 1) / Tl::NC;
-  const int64_t nc_step = round_up((n + n_blocks - 1) / n_blocks, NR);
-  T* bp = b_pack.get<T>(round_up(std::min(nc_step, n), NR) * std::min(Tl::KC, k));
-  alignas(64) T ab[MR * NR];
+  T* ap = a_pack.get<T>(round_up(std::min(Tl::MC, m), Tl::MR) * std::min(Tl::KC, k));
+  const int64_t nc_step = column_block<T>(n);
+  T* bp = b_pack.get<T>(round_up(std::min(nc_step, n), Tl::NR) * std::min(Tl::KC, k));
   for (int64_t jc = 0; jc < n; jc += nc_step) {
     const int64_t nc = std::min(nc_step, n - jc);
     for (int64_t pc = 0; pc < k; pc += Tl::KC) {
@@ -386,23 +369,20 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
       for (int64_t ic = 0; ic < m; ic += Tl::MC) {
         const int64_t mc = std::min(Tl::MC, m - ic);
         pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          for (int64_t jr = 0; jr < nc; jr += NR) {
-            const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
-            T* ct = c.at(ic + ir, jc + jr);
-            // C is read only after the kc-long loop: start fetching its rows now (C is too big
-            // for the caches once n grows, and the micro-kernel would wait on each row). A row
-            // of the tile spans up to NR * sizeof(T) / 64 + 1 lines.
-            for (int64_t i = 0; i < mr; ++i)
-              for (int64_t j = 0; j < nr; j += 64 / static_cast<int64_t>(sizeof(T)))
-                __builtin_prefetch(ct + i * c.rs + j * c.cs, 1);
-            for (int64_t i = 0; i < mr; ++i) __builtin_prefetch(ct + i * c.rs + (nr - 1) * c.cs, 1);
-            tile_product(kc, ap + ir * kc, bp + jr * kc, ab, mr, nr, alpha, beta_k, ct, c.rs, c.cs);
-          }
-        }
+        block_product(mc, nc, kc, ap, bp, alpha, beta_k, c.at(ic, jc), c.rs, c.cs);
       }
     }
   }
+}
+
+// C = beta * C for an empty sum (k == 0).
+template <typename T>
+void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t rs, int64_t cs) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T& x = c[i * rs + j * cs];
+      x = beta == T(0) ? T(0) : beta * x;
+    }
 }
 
 // ---- batched driver -------------------------------------------------------------------------
@@ -479,13 +459,8 @@ void gemm_float(const GemmArgs& g) {
   const T* A = static_cast<const T*>(g.a.data);
   const T* B = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
-  if (g.k == 0) {  // an empty sum: C = beta * C
-    for (int64_t bi = 0; bi < g.batch; ++bi)
-      for (int64_t i = 0; i < g.m; ++i)
-        for (int64_t j = 0; j < g.n; ++j) {
-          T& x = C[bi * g.c.batch_stride + i * g.c.row_stride + j * g.c.col_stride];
-          x = beta == T(0) ? T(0) : beta * x;
-        }
+  if (g.k == 0) {
+    for (int64_t bi = 0; bi < g.batch; ++bi) scale_c(g.m, g.n, beta, C + bi * g.c.batch_stride, g.c.row_stride, g.c.col_stride);
     return;
   }
   if (gemm_row_vectors(g, alpha, beta, A, B, C)) return;
@@ -515,7 +490,7 @@ void gemm_float(const GemmArgs& g) {
   });
 }
 
-void gemm_cpu(const GemmArgs& g) {
+void gemm_dispatch(const GemmArgs& g) {
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   switch (g.dtype) {
     case DType::Float32: return gemm_float<float>(g);
@@ -528,8 +503,55 @@ void gemm_cpu(const GemmArgs& g) {
 }
 
 }  // namespace
+
+// ---- packed operands (Note [Packed GEMM operands] in cpu/gemm_cpu.h) ------------------------
+
+namespace gemm_cpu {
+
+template <typename T>
+void PackedA<T>::pack(int64_t m, int64_t k, const T* a, int64_t rs, int64_t cs) {
+  m_ = m, k_ = k, m_pad_ = round_up(m, Tiles<T>::MR);
+  data_ = buf_.get<T>(std::max<int64_t>(1, m_pad_ * k));
+  // Pieces of one k block and up to MC rows, over the threads when called outside a parallel
+  // region.
+  constexpr int64_t MR = Tiles<T>::MR, KC = Tiles<T>::KC, MC = Tiles<T>::MC;
+  const int64_t row_blocks = (m + MC - 1) / MC, k_blocks = (k + KC - 1) / KC;
+  parallel_for(0, row_blocks * k_blocks, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = t / row_blocks * KC, ic = t % row_blocks * MC;
+      const int64_t kc = std::min(KC, k - pc);
+      pack_a(std::min(MC, m - ic), kc, a + ic * rs + pc * cs, rs, cs, data_ + pc * m_pad_ + ic * kc);
+    }
+  });
+  static_assert(MC % MR == 0, "row blocks of whole panels");
+}
+
+template <typename T>
+void gemm_packed(const PackedA<T>& a, int64_t n, const BPanels<T>& b, T beta, T* c, int64_t ldc) {
+  using Tl = Tiles<T>;
+  const int64_t m = a.rows(), k = a.depth();
+  if (m == 0 || n == 0) return;
+  if (k == 0) return scale_c(m, n, beta, c, ldc, 1);
+  const int64_t nc_step = column_block<T>(n);
+  T* bp = b_pack.get<T>(round_up(std::min(nc_step, n), Tl::NR) * std::min(Tl::KC, k));
+  for (int64_t jc = 0; jc < n; jc += nc_step) {
+    const int64_t nc = std::min(nc_step, n - jc);
+    for (int64_t pc = 0; pc < k; pc += Tl::KC) {
+      const int64_t kc = std::min(Tl::KC, k - pc);
+      b.pack(pc, kc, jc, nc, bp);
+      block_product(m, nc, kc, a.panel(pc, 0, kc), bp, T(1), pc == 0 ? beta : T(1), c + jc, ldc, int64_t(1));
+    }
+  }
+}
+
+template class PackedA<float>;
+template class PackedA<double>;
+template void gemm_packed(const PackedA<float>&, int64_t, const BPanels<float>&, float, float*, int64_t);
+template void gemm_packed(const PackedA<double>&, int64_t, const BPanels<double>&, double, double*, int64_t);
+
+}  // namespace gemm_cpu
 }  // namespace CPU_CAPABILITY
 
-DL_REGISTER_CPU_KERNEL(gemm_kernel, gemm_cpu);
+DL_REGISTER_CPU_KERNEL(gemm_kernel, gemm_dispatch);
 
 }  // namespace dlcore
