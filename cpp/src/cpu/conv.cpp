@@ -29,6 +29,7 @@
 #include <mutex>
 #include <new>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cpu/conv_cpu.h"
@@ -552,17 +553,22 @@ void conv_backward_input_t(const ConvParams& q, T* gx, const T* gy, const T* w) 
   if (g.cg == 1) return depthwise_backward_input(q, g, gx, gy, w);
   ConvParams f;
   if (!g.pointwise && input_grad_as_forward(q, f)) {
-    // wf[g*Cg + c, k, kk-1-t] = w[g*Kg + k, c, t]: (C, Kg, taps), flipped in space, written
-    // in order (rows of wf over the threads).
+    // wf[g*Cg + c, k, kk-1-t] = w[g*Kg + k, c, t]: (C, Kg, taps), flipped in space; in
+    // 32 x 32 blocks of (c, k), so that a block's rows of w and of wf (up to Cg * taps and Kg
+    // * taps apart) stay within a few pages; blocks of rows of wf over the threads.
     T* wf = flip_scratch.get<T>(q.c * g.kg * g.kk);
-    parallel_for(0, q.c, std::max<int64_t>(1, 16384 / (g.kg * g.kk)), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t gi = r / g.cg, c = r % g.cg;
-        for (int64_t k = 0; k < g.kg; ++k) {
-          const T* src = w + ((gi * g.kg + k) * g.cg + c) * g.kk;
-          T* dst = wf + (r * g.kg + k) * g.kk;
-          for (int64_t t = 0; t < g.kk; ++t) dst[g.kk - 1 - t] = src[t];
-        }
+    constexpr int64_t kB = 32;
+    const int64_t cb = (g.cg + kB - 1) / kB;
+    parallel_for(0, q.groups * cb, std::max<int64_t>(1, 16384 / (kB * g.kg * g.kk)), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t gi = b / cb, c0 = b % cb * kB, c1 = std::min(g.cg, c0 + kB);
+        for (int64_t k0 = 0; k0 < g.kg; k0 += kB)
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t k = k0; k < std::min(g.kg, k0 + kB); ++k) {
+              const T* src = w + ((gi * g.kg + k) * g.cg + c) * g.kk;
+              T* dst = wf + ((gi * g.cg + c) * g.kg + k) * g.kk;
+              for (int64_t t = 0; t < g.kk; ++t) dst[g.kk - 1 - t] = src[t];
+            }
       }
     });
     return conv_forward_t(f, gx, gy, static_cast<const T*>(wf), static_cast<const T*>(nullptr));
@@ -657,11 +663,14 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
   const bool last = channels_last_wgrad(g);
   const bool transposed = !last && g.ck >= g.kg;
   const std::unique_ptr<TapTable> taps = last ? std::make_unique<TapTable>(q, g) : nullptr;
-  std::fill(gw, gw + wsize, T(0));
+  // Each thread sums its chunks into a private part (the channels-last path writes it
+  // with its first product, the others zero it first); the parts are then added into gw in
+  // the order of their first chunks, so the result does not depend on thread timing.
+  std::vector<std::pair<int64_t, const T*>> parts;
   std::mutex merge;
   parallel_for(0, plan.count(), std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
     T* part = part_scratch.get<T>(wsize);
-    std::fill(part, part + wsize, T(0));
+    if (!last) std::fill(part, part + wsize, T(0));
     int64_t xt_image = -1;  // (n * groups + g) of the image held channels-last in xt
     for (int64_t t = t0; t < t1; ++t) {
       const Chunk c = plan.at(q, g, t);
@@ -683,7 +692,7 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
           xt_image = c.images() > 1 ? -1 : c.n0 * q.groups + gi;
           PackedA<T>& gya = gy_pack<T>;
           gya.pack(g.kg, c.cols, yg, ldy, 1);
-          gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), T(1), pg, g.ck);
+          gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), t == t0 ? T(0) : T(1), pg, g.ck);
           continue;
         }
         if (transposed) {
@@ -719,29 +728,33 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
       }
     }
     std::lock_guard<std::mutex> lock(merge);
-    if (last) {  // part rows are (tap, c); gw rows (c, tap)
-      for (int64_t k = 0; k < q.k; ++k)
-        for (int64_t a = 0; a < g.kk; ++a) {
-          T* dst = gw + k * g.ck + a;
-          const T* src = part + k * g.ck + a * g.cg;
-          for (int64_t ci = 0; ci < g.cg; ++ci) dst[ci * g.kk] += src[ci];
-        }
-      return;
-    }
-    if (!transposed) {
-      for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
-      return;
-    }
-    // gw[g] (Kg x CK) += part[g]^T, in 16-row blocks of part so its lines are reused.
-    for (int64_t gi = 0; gi < q.groups; ++gi)
-      for (int64_t r0 = 0; r0 < g.ck; r0 += 16) {
-        const int64_t r1 = std::min(g.ck, r0 + 16);
-        for (int64_t k = 0; k < g.kg; ++k) {
-          T* dst = gw + (gi * g.kg + k) * g.ck;
-          const T* src = part + gi * g.kg * g.ck + k;
-          for (int64_t r = r0; r < r1; ++r) dst[r] += src[r * g.kg];
+    parts.emplace_back(t0, part);
+  });
+  std::sort(parts.begin(), parts.end());
+  // gw row k (one output channel) = the sum of the parts' row k, permuted: part rows are
+  // (tap, c) on the channels-last path, and the transposed path holds gW[g]^T (CK x Kg).
+  parallel_for(0, q.k, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, g.ck * static_cast<int64_t>(parts.size()))),
+               [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      T* dst = gw + k * g.ck;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        const T* src = parts[i].second;
+        const bool first = i == 0;
+        if (last) {
+          for (int64_t a = 0; a < g.kk; ++a) {
+            const T* s = src + k * g.ck + a * g.cg;
+            for (int64_t ci = 0; ci < g.cg; ++ci) dst[ci * g.kk + a] = first ? s[ci] : dst[ci * g.kk + a] + s[ci];
+          }
+        } else if (!transposed) {
+          const T* s = src + k * g.ck;
+          for (int64_t r = 0; r < g.ck; ++r) dst[r] = first ? s[r] : dst[r] + s[r];
+        } else {
+          const int64_t gi = k / g.kg;
+          const T* s = src + gi * g.kg * g.ck + k % g.kg;
+          for (int64_t r = 0; r < g.ck; ++r) dst[r] = first ? s[r * g.kg] : dst[r] + s[r * g.kg];
         }
       }
+    }
   });
 }
 

@@ -226,6 +226,7 @@ DL_GEMM_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __r
   Vec acc[R][NV];
   for (int i = 0; i < R; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = Vec{};
+#pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
     Vec bv[NV];
     for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * L, sizeof(Vec));
