@@ -310,14 +310,15 @@ DL_CONV_INLINE void copy_run(T* __restrict dst, const T* __restrict src, int64_t
 
 // The forward product's B = col (CK x cols) of one chunk of one group: rows (c, tap), columns
 // the chunk's outputs (images, then lines, then ow). The chunk's input is first copied with
-// its padding made explicit, xp (images, cg, Dp, Hp, Wp) (extent below), so
-// that every run of col along one output line is a plain (strided for stride > 1) copy. For a
-// chunk of some lines of one 2-d image only the input rows those lines reach are copied.
+// its padding made explicit, xp (images, cg, Dp, Hp, Wp) (extent below), each line split into
+// its stride phases (phase_len), so that every run of col along one output line is a plain
+// copy of contiguous elements. For a chunk of some lines of one 2-d image only the input rows
+// those lines reach are copied.
 template <typename T>
 class ImageColumns final : public BPanels<T> {
  public:
   ImageColumns(const ConvParams& q, const Geometry& g, const Chunk& c, const T* xg, T* xp)
-      : q_(q), g_(g), xp_(xp), dp_(extent(q, 0)), hp_(extent(q, 1)), wp_(extent(q, 2)) {
+      : q_(q), g_(g), xp_(xp), dp_(extent(q, 0)), hp_(extent(q, 1)), wq_(phase_len(q)), wp_(wq_ * q.stride[2]) {
     pad_input(c, xg);
     const int64_t len = (c.l1 - c.l0) * g.ow;
     for (int64_t i = 0; i < c.images(); ++i)
@@ -326,7 +327,7 @@ class ImageColumns final : public BPanels<T> {
           const int64_t j = i * len + (l - c.l0) * g.ow + ow;
           const int64_t n = std::min(g.ow - ow, kNR - j % kNR);
           const int64_t od = l / q.out[1], oh = l % q.out[1];
-          const int64_t src = i * g.cg * plane() + (od * q.stride[0] * hp_ + oh * q.stride[1]) * wp_ + ow * q.stride[2];
+          const int64_t src = i * g.cg * plane() + (od * q.stride[0] * hp_ + oh * q.stride[1]) * wp_ + ow;
           runs_.push_back({j, n, src});
           ow += n;
         }
@@ -340,16 +341,11 @@ class ImageColumns final : public BPanels<T> {
     for (int64_t r = p0; r < p0 + kc; ++r) {
       const int64_t tap = r % g_.kk, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
       const T* xc = xp_ + r / g_.kk * plane() +
-                    (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2];
+                    (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2] % sw * wq_ +
+                    ks * q.dilation[2] / sw;
       T* row = out + (r - p0) * kNR;
       for (auto u = first; u != last; ++u) {
-        T* dst = row + (u->j - j0) / kNR * kNR * kc + u->j % kNR;
-        if (sw == 1) {
-          copy_run(dst, xc + u->src, u->len);
-        } else {
-          const T* src = xc + u->src;
-          for (int64_t o = 0; o < u->len; ++o) dst[o] = src[o * sw];
-        }
+        copy_run(row + (u->j - j0) / kNR * kNR * kc + u->j % kNR, xc + u->src, u->len);
       }
       if (nc % kNR) {  // zero the last panel's columns past nc
         T* dst = row + (nc / kNR) * kNR * kc;
@@ -360,8 +356,12 @@ class ImageColumns final : public BPanels<T> {
 
   // Elements of xp for `images` images of one group.
   static int64_t padded_size(const ConvParams& q, const Geometry& g, int64_t images) {
-    return images * g.cg * extent(q, 0) * extent(q, 1) * extent(q, 2);
+    return images * g.cg * extent(q, 0) * extent(q, 1) * phase_len(q) * q.stride[2];
   }
+  // A padded line is stored as stride[2] phases, phase f holding its elements f, f + stride,
+  // f + 2 * stride, ...: the elements one tap meets along an output line are then contiguous
+  // (Note [Implicit GEMM convolution]). The length of one phase:
+  static int64_t phase_len(const ConvParams& q) { return (extent(q, 2) + q.stride[2] - 1) / q.stride[2]; }
   // The padded input's size along dim d: the input after pad[d] zeros, and as far as the
   // last output's last tap reaches (the padding after the input may differ from pad[d]).
   static int64_t extent(const ConvParams& q, int d) {
@@ -379,7 +379,7 @@ class ImageColumns final : public BPanels<T> {
   // left unwritten.
   void pad_input(const Chunk& c, const T* xg) {
     const ConvParams& q = q_;
-    const int64_t D = q.in[0], H = q.in[1], W = q.in[2];
+    const int64_t D = q.in[0], H = q.in[1], W = q.in[2], sw = q.stride[2];
     int64_t r0 = 0, r1 = hp_;  // padded rows of the 2-d case
     if (dp_ == 1) {
       r0 = c.l0 * q.stride[1];
@@ -397,9 +397,26 @@ class ImageColumns final : public BPanels<T> {
               std::fill(line, line + wp_, T(0));
               continue;
             }
-            std::fill(line, line + q.pad[2], T(0));
-            std::memcpy(line + q.pad[2], src + (id * H + ih) * W, W * sizeof(T));
-            std::fill(line + q.pad[2] + W, line + wp_, T(0));
+            const T* in = src + (id * H + ih) * W;
+            if (sw == 1) {
+              std::fill(line, line + q.pad[2], T(0));
+              std::memcpy(line + q.pad[2], in, W * sizeof(T));
+              std::fill(line + q.pad[2] + W, line + wp_, T(0));
+              continue;
+            }
+            for (int64_t f = 0; f < sw; ++f) {  // phase f: padded columns f + sw * e
+              int64_t lo, hi;
+              valid_range(wq_, W, sw, f - q.pad[2], lo, hi);
+              T* ph = line + f * wq_;
+              const int64_t off = f - q.pad[2];
+              std::fill(ph, ph + lo, T(0));
+              if (sw == 2) {  // the common stride, as a constant: vectorised
+                for (int64_t e = lo; e < hi; ++e) ph[e] = in[e * 2 + off];
+              } else {
+                for (int64_t e = lo; e < hi; ++e) ph[e] = in[e * sw + off];
+              }
+              std::fill(ph + hi, ph + wq_, T(0));
+            }
           }
       }
   }
@@ -407,7 +424,7 @@ class ImageColumns final : public BPanels<T> {
   const ConvParams& q_;
   const Geometry& g_;
   T* xp_;
-  int64_t dp_, hp_, wp_;
+  int64_t dp_, hp_, wq_, wp_;  // wp_: a padded line, all its phases
   std::vector<Run> runs_;
 };
 
@@ -465,7 +482,7 @@ ChunkPlan plan_images(const ConvParams& q, const Geometry& g, int64_t slabs, int
   ChunkPlan c;
   const int64_t want = std::max<int64_t>(1, (4 * threads + slabs - 1) / slabs);  // chunks over all images
   const int64_t share = (q.n * slabs + threads - 1) / threads;  // images per thread
-  c.nb = std::max<int64_t>(1, std::min({q.n, (kMinCols + g.p - 1) / g.p, share}));
+  c.nb = std::max<int64_t>(1, std::min({q.n, (2 * kMinCols + g.p - 1) / g.p, share}));
   c.lc = g.lines;
   if (c.nb == 1 && q.n < want) {
     const int64_t parts = std::min((want + q.n - 1) / q.n, std::max<int64_t>(1, g.p / kMinCols));
