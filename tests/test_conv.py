@@ -45,6 +45,14 @@ CASES = [
     ("conv2d", (2, 12, 30, 33), (8, 12, 5, 5), dict(padding=2, stride=(1, 2))),
     ("conv2d", (4, 1, 28, 28), (6, 1, 5, 5), dict(padding=2)),
     ("conv2d", (5, 6, 14, 14), (16, 6, 5, 5), {}),
+    # implicit GEMM: the input grad as the forward of the flipped weight (>= 16 channels per
+    # group) with uneven 'same' padding and dilation, one image split by lines, strides 2 and
+    # 3 with dilation (padded lines split by stride phase), 1-d and 3-d
+    ("conv2d", (2, 20, 11, 12), (24, 20, 4, 4), dict(padding="same")),
+    ("conv2d", (1, 24, 35, 37), (16, 24, 3, 3), dict(padding=2, dilation=2)),
+    ("conv2d", (3, 16, 23, 29), (20, 16, 3, 5), dict(stride=3, padding=(1, 2), dilation=(1, 2))),
+    ("conv1d", (5, 40, 50), (48, 40, 5), dict(padding=4, dilation=2)),
+    ("conv3d", (1, 16, 6, 7, 8), (16, 16, 3, 3, 3), dict(padding=1, stride=(1, 2, 2))),
 ]
 
 

@@ -8,20 +8,22 @@
 //   backward weight  gW[g]    (Kg x CK) += gy[n, g] (Kg x P) @ col^T, summed over n
 // where col = im2col(x[n, g]) holds, in row (c, kd, kh, kw) and column p = (od, oh, ow), the
 // input element that tap meets at output p (0 in the padding).
-// Chunks: the columns of all images are cut into chunks of about max(kMinCols, kColBytes of
-// a slice) columns: runs of whole output lines (od, oh) of one image, or, when one image has
-// fewer outputs than that, several whole images side by side (their gy columns gathered, their
-// y columns written through a buffer). Below kMinCols columns the GEMM's packing of W, done
-// once per product, costs as much as the product. The rows of col are cut into slices of at
-// most kSliceRows (the GEMM's k block): forward sums the slices' products into y, backward
-// input scatters each slice's product into gx, so only one slice of col (kColBytes, L2) is
-// ever written and read back. A 1x1 convolution with stride 1 and no padding needs no
-// im2col for one image: col is the image itself (C x P, row stride P).
+// The forward and, for stride 1 and >= 16 channels per group, the input grad take the
+// implicit-GEMM path (Note [Implicit GEMM convolution]): chunks of whole images (several side
+// by side for small outputs) whose col is packed straight from the padded image into the
+// GEMM's panels. The other products build col explicitly. Their chunks are runs of whole
+// output lines (od, oh) of one image, or several whole images side by side (their gy columns
+// gathered), of about max(kMinCols, kColBytes of a slice) columns: below kMinCols columns the
+// GEMM's packing of W, done once per product, costs as much as the product. The rows of col
+// are cut into slices of at most kSliceRows (the GEMM's k block): backward input scatters
+// each slice's product into gx, so only one slice of col (kColBytes, L2) is ever written and
+// read back. A 1x1 convolution with stride 1 and no padding needs no im2col for one image:
+// col is the image itself (C x P, row stride P).
 // Threads: forward chunks are independent (disjoint outputs) and run in parallel over
 // (chunk, g); backward-input chunks of one image overlap in gx, so threads take whole
 // (images, g) blocks (or, for fewer blocks than threads, the GEMM splits itself); backward-
-// weight threads each sum their chunks into a private gW that is added under a lock at the end
-// (Note [Convolution weight grad orientation] for the product it takes).
+// weight threads each sum their chunks into a private gW, and the private sums are added in
+// parallel at the end (Note [Convolution weight grad orientation] for the product it takes).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -569,7 +571,8 @@ void conv_backward_input_t(const ConvParams& q, T* gx, const T* gy, const T* w) 
   const Geometry g(q);
   if (g.cg == 1) return depthwise_backward_input(q, g, gx, gy, w);
   ConvParams f;
-  if (!g.pointwise && input_grad_as_forward(q, f)) {
+  // (With few input channels per group the forward's product would have that few rows.)
+  if (!g.pointwise && g.cg >= 16 && input_grad_as_forward(q, f)) {
     // wf[g*Cg + c, k, kk-1-t] = w[g*Kg + k, c, t]: (C, Kg, taps), flipped in space; in
     // 32 x 32 blocks of (c, k), so that a block's rows of w and of wf (up to Cg * taps and Kg
     // * taps apart) stay within a few pages; blocks of rows of wf over the threads.
@@ -672,11 +675,12 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
   // Note [Convolution weight grad orientation]
   // The GEMM packs a row-major B (k x n) by copying rows but must transpose a B whose rows
   // are the contraction (here P) dim, as col^T is. So, with >= 16 channels per group, the
-  // image is first copied channels-last and col is built transposed, colt (P x (tap, c)),
-  // from channel runs: gW' (Kg x (tap, c)) += gy (Kg x P) @ colt, permuted into gw at the
-  // end. Otherwise, with CK >= Kg, the product is taken transposed, gW^T (CK x Kg) += col @
-  // gy^T with gy^T gathered row-major once per chunk, so the large operand, col, is the
-  // row-major A (sliced by rows like forward); the private sums are transposed at the end.
+  // image is first copied channels-last and col is taken transposed, colt (P x (tap, c)),
+  // packed from channel runs of that copy (ChannelsLastColumns): gW' (Kg x (tap, c)) += gy
+  // (Kg x P) @ colt, permuted into gw at the end. Otherwise, with CK >= Kg, the product is
+  // taken transposed, gW^T (CK x Kg) += col @ gy^T with gy^T gathered row-major once per
+  // chunk, so the large operand, col, is the row-major A (sliced by rows); the private sums
+  // are transposed at the end.
   const bool last = channels_last_wgrad(g);
   const bool transposed = !last && g.ck >= g.kg;
   const std::unique_ptr<TapTable> taps = last ? std::make_unique<TapTable>(q, g) : nullptr;

@@ -24,12 +24,6 @@ struct Geometry {
     pointwise = kk == 1 && q.in == q.out;
     for (int d = 0; d < 3; ++d) pointwise = pointwise && q.stride[d] == 1 && q.pad[d] == 0;
   }
-  // Output lines per im2col chunk: about kColBytes of col, at least `parts` chunks per image.
-  int64_t chunk_lines(size_t elem, int64_t parts) const {
-    int64_t l = std::max<int64_t>(1, kColBytes / std::max<int64_t>(1, ck * ow * static_cast<int64_t>(elem)));
-    if (pointwise) l = lines;
-    return std::max<int64_t>(1, std::min(l, (lines + parts - 1) / parts));
-  }
 };
 
 // The range [lo, hi) of outputs o with 0 <= o * stride + off < in.
