@@ -52,23 +52,8 @@ using gemm_cpu::BPanels;
 using gemm_cpu::PackedA;
 using gemm_cpu::Tiles;
 
-// Per-thread scratch (im2col chunks), kept between calls: reused pages are cheap to write.
-struct Scratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~Scratch() { std::free(ptr); }
-  template <typename T>
-  T* get(int64_t n) {
-    const size_t need = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
-    if (need > bytes) {
-      std::free(ptr);
-      ptr = std::aligned_alloc(64, need);
-      bytes = ptr ? need : 0;
-      if (!ptr) throw std::bad_alloc();
-    }
-    return static_cast<T*>(ptr);
-  }
-};
+// Per-thread scratch, kept between calls: reused pages are cheap to write.
+using Scratch = gemm_cpu::AlignedBuffer;
 // im2col chunks; gathered gy or product rows; private weight grads; channels-last images.
 // (flip_scratch: the flipped weight of a stride-1 input grad.)
 thread_local Scratch col_scratch, io_scratch, part_scratch, xt_scratch, flip_scratch;
