@@ -53,6 +53,14 @@ CASES = [
     ("conv2d", (3, 16, 23, 29), (20, 16, 3, 5), dict(stride=3, padding=(1, 2), dilation=(1, 2))),
     ("conv1d", (5, 40, 50), (48, 40, 5), dict(padding=4, dilation=2)),
     ("conv3d", (1, 16, 6, 7, 8), (16, 16, 3, 3, 3), dict(padding=1, stride=(1, 2, 2))),
+    # many channels per group and small outputs (several images per chunk, runs of a few
+    # elements): with and without a tap that meets the input everywhere, groups, the input
+    # grad of 256 output channels per group, 3-d
+    ("conv2d", (3, 256, 4, 5), (24, 256, 3, 3), dict(padding=1)),
+    ("conv2d", (2, 256, 3, 3), (16, 256, 2, 2), dict(padding=1)),
+    ("conv2d", (2, 512, 4, 4), (64, 256, 3, 3), dict(padding=2, dilation=2, groups=2)),
+    ("conv2d", (2, 256, 5, 4), (256, 256, 3, 3), dict(padding=1, stride=(2, 1))),
+    ("conv3d", (2, 256, 3, 3, 3), (8, 256, 3, 3, 3), dict(padding=1)),
 ]
 
 

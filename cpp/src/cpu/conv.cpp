@@ -57,9 +57,26 @@ using Scratch = gemm_cpu::AlignedBuffer;
 // im2col chunks; gathered gy or product rows; private weight grads; channels-last images.
 // (flip_scratch: the flipped weight of a stride-1 input grad.)
 thread_local Scratch col_scratch, io_scratch, part_scratch, xt_scratch, flip_scratch;
-// The packed chunk of gy of the channels-last weight grad.
+// Packed operands kept between calls, per dtype: the forward's weights (one per group) and
+// the channels-last weight grad's chunk of gy. (Plain thread_local objects:
+// GCC does not always run the initialiser of a thread_local variable template.)
 template <typename T>
-thread_local PackedA<T> gy_pack;
+struct Packs {
+  std::vector<std::unique_ptr<PackedA<T>>> weights;
+  PackedA<T> gy;
+};
+struct PackCache {
+  Packs<float> f;
+  Packs<double> d;
+  template <typename T>
+  Packs<T>& get() {
+    if constexpr (std::is_same_v<T, float>)
+      return f;
+    else
+      return d;
+  }
+};
+thread_local PackCache pack_cache;
 
 // C (m x n, row stride ldc, unit column stride) = A @ B + beta * C, strided A and B.
 template <typename T>
@@ -283,16 +300,21 @@ void chunk_im2col(const ConvParams& q, const Geometry& g, const Chunk& c, const 
 // output channels swapped (padding dilation * (kernel - 1) - padding), so it takes the same
 // path and needs no col2im.
 
-// dst[0, n) = src[0, n) for a run of at most one panel row (NR elements). Whole panel rows
-// and halves and quarters of them are fixed-size copies, which the compiler turns into a few
-// vector moves; a copy loop of variable length would become a call to memmove.
-template <typename T>
+// dst[0, n) = src[0, n) for a run of at most one panel row (n <= NR elements), as fixed-size
+// copies of NR, NR/2, ..., 1 elements by the bits of n, each of which the compiler turns into
+// vector moves (a copy loop of variable length would become a call to memmove, costly for
+// the runs of a few elements that small outputs have).
+template <typename T, int64_t Size = Tiles<T>::NR>
 DL_CONV_INLINE void copy_run(T* __restrict dst, const T* __restrict src, int64_t n) {
-  constexpr int64_t NR = Tiles<T>::NR;
-  if (n == NR) return static_cast<void>(std::memcpy(dst, src, NR * sizeof(T)));
-  if (n == NR / 2) return static_cast<void>(std::memcpy(dst, src, NR / 2 * sizeof(T)));
-  if (n == NR / 4) return static_cast<void>(std::memcpy(dst, src, NR / 4 * sizeof(T)));
-  for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+  if (n == Size) return static_cast<void>(std::memcpy(dst, src, Size * sizeof(T)));
+  if constexpr (Size > 1) {
+    constexpr int64_t H = Size / 2;
+    if (n & H) {
+      std::memcpy(dst, src, H * sizeof(T));
+      dst += H, src += H;
+    }
+    copy_run<T, H>(dst, src, n & (H - 1));
+  }
 }
 
 // The forward product's B = col (CK x cols) of one chunk of one group: rows (c, tap), columns
@@ -481,25 +503,22 @@ ChunkPlan plan_images(const ConvParams& q, const Geometry& g, int64_t slabs, int
   return c;
 }
 
-// The packed weights of the forward, one per group, kept between calls.
-template <typename T>
-thread_local std::vector<std::unique_ptr<PackedA<T>>> weight_packs;
-
 template <typename T>
 void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* b) {
   const Geometry g(q);
   if (g.cg == 1) return depthwise_forward(q, g, y, x, w, b);
   const ChunkPlan plan = g.pointwise ? plan_chunks(q, g, sizeof(T), q.groups, get_num_threads(), true)
                                      : plan_images(q, g, q.groups, get_num_threads());
-  // Plain pointers into this thread's packs for the worker threads (each has its own
-  // thread_local weight_packs).
+  // The packed weights, one per group; plain pointers into this thread's packs for the
+  // worker threads (each has its own thread_local pack_cache).
   std::vector<const PackedA<T>*> weights;
-  if (!plan.direct)
-    for (int64_t gi = 0; gi < q.groups; ++gi) {
-      if (static_cast<int64_t>(weight_packs<T>.size()) <= gi) weight_packs<T>.push_back(std::make_unique<PackedA<T>>());
-      weight_packs<T>[gi]->pack(g.kg, g.ck, w + gi * g.kg * g.ck, g.ck, 1);
-      weights.push_back(weight_packs<T>[gi].get());
-    }
+  std::vector<std::unique_ptr<PackedA<T>>>& cache = pack_cache.get<T>().weights;
+  const int64_t packs = plan.direct ? 0 : q.groups;
+  while (static_cast<int64_t>(cache.size()) < packs) cache.push_back(std::make_unique<PackedA<T>>());
+  for (int64_t gi = 0; gi < packs; ++gi) {
+    cache[gi]->pack(g.kg, g.ck, w + gi * g.kg * g.ck, g.ck, 1);
+    weights.push_back(cache[gi].get());
+  }
   const int64_t items = q.groups * plan.count();
   const int64_t item_work = g.kg * g.ck * std::max<int64_t>(1, plan.at(q, g, 0).cols);
   parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
@@ -696,7 +715,7 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
             for (int64_t i = 0; i < c.images(); ++i)
               to_channels_last(g, xg + (c.n0 + i) * q.c * g.in_plane, xt + i * g.in_plane * g.cg);
           xt_image = c.images() > 1 ? -1 : c.n0 * q.groups + gi;
-          PackedA<T>& gya = gy_pack<T>;
+          PackedA<T>& gya = pack_cache.get<T>().gy;
           gya.pack(g.kg, c.cols, yg, ldy, 1);
           gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), t == t0 ? T(0) : T(1), pg, g.ck);
           continue;
