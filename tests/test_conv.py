@@ -61,6 +61,14 @@ CASES = [
     ("conv2d", (2, 512, 4, 4), (64, 256, 3, 3), dict(padding=2, dilation=2, groups=2)),
     ("conv2d", (2, 256, 5, 4), (256, 256, 3, 3), dict(padding=1, stride=(2, 1))),
     ("conv3d", (2, 256, 3, 3, 3), (8, 256, 3, 3, 3), dict(padding=1)),
+    # col read in place (panels of one output line, or two lines of one vector each, for the
+    # register widths of float and double with AVX-512, AVX2 and SSE2)
+    ("conv2d", (2, 16, 16, 32), (24, 16, 3, 3), dict(padding=1)),
+    ("conv2d", (2, 16, 20, 32), (16, 16, 3, 3), dict(padding=2, dilation=2)),
+    ("conv2d", (3, 16, 8, 16), (20, 16, 3, 3), dict(padding=1)),
+    ("conv2d", (2, 16, 6, 8), (16, 16, 3, 3), dict(padding=1)),
+    ("conv2d", (2, 16, 5, 4), (16, 16, 3, 3), dict(padding=1)),
+    ("conv3d", (1, 16, 3, 4, 16), (16, 16, 3, 3, 3), dict(padding=1)),
 ]
 
 
@@ -159,7 +167,9 @@ def test_gradcheck_float64(xs, ws, kw):
 
 @pytest.mark.parametrize("xs,ws,kw", [((9, 32, 4, 4), (48, 32, 3, 3), dict(padding=1)),
                                       ((4, 24, 6, 6), (64, 12, 3, 3), dict(stride=2, padding=1, groups=2)),
-                                      ((3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2))])
+                                      ((3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2)),
+                                      ((2, 16, 6, 16), (16, 16, 3, 3), dict(padding=1)),
+                                      ((2, 16, 4, 8), (20, 16, 3, 3), dict(padding=1))])
 def test_float64_against_torch(xs, ws, kw):
     # float64 results of the chunked paths agree with torch's to rounding (sums of <= 300 terms)
     rng = np.random.default_rng(5)

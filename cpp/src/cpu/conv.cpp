@@ -330,6 +330,22 @@ class ImageColumns final : public BPanels<T> {
       : q_(q), g_(g), xp_(xp), dp_(extent(q, 0)), hp_(extent(q, 1)), wq_(phase_len(q)), wp_(wq_ * q.stride[2]) {
     pad_input(c, xg);
     const int64_t len = (c.l1 - c.l0) * g.ow;
+    // In place (no packing) when every panel is one output line, or two whole lines of one
+    // vector each in the same image and plane (B rows then two vectors one padded line apart).
+    const bool unit = q.stride[0] == 1 && q.stride[1] == 1 && q.stride[2] == 1;
+    const bool one_line = g.ow % kNR == 0;
+    const bool two_lines = 2 * g.ow == kNR && q.out[1] % 2 == 0 && c.l0 % 2 == 0 && (c.l1 - c.l0) % 2 == 0;
+    if (unit && (one_line || two_lines)) {
+      rows_.resize(static_cast<size_t>(g.ck));
+      for (int64_t r = 0; r < g.ck; ++r) rows_[r] = row_offset(r);
+      for (int64_t j = 0; j < c.cols; j += kNR) {
+        const int64_t i = j / len, l = c.l0 + j % len / g.ow, ow = j % len % g.ow;
+        panels_.push_back(i * g.cg * plane() + (l / q.out[1] * hp_ + l % q.out[1]) * wp_ + ow);
+      }
+      vs_ = one_line ? kNR / 2 : wp_;
+      view_ = {xp_, rows_.data(), panels_.data(), vs_};
+      return;
+    }
     for (int64_t i = 0; i < c.images(); ++i)
       for (int64_t l = c.l0; l < c.l1; ++l)
         for (int64_t ow = 0; ow < g.ow;) {  // runs of one output line within one NR-column panel
@@ -343,15 +359,10 @@ class ImageColumns final : public BPanels<T> {
   }
 
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* out) const override {
-    const ConvParams& q = q_;
-    const int64_t KH = q.kernel[1], KW = q.kernel[2], sw = q.stride[2];
     const auto first = std::lower_bound(runs_.begin(), runs_.end(), j0, [](const Run& a, int64_t j) { return a.j < j; });
     const auto last = std::lower_bound(first, runs_.end(), j0 + nc, [](const Run& a, int64_t j) { return a.j < j; });
     for (int64_t r = p0; r < p0 + kc; ++r) {
-      const int64_t tap = r % g_.kk, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
-      const T* xc = xp_ + r / g_.kk * plane() +
-                    (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2] % sw * wq_ +
-                    ks * q.dilation[2] / sw;
+      const T* xc = xp_ + row_offset(r);
       T* row = out + (r - p0) * kNR;
       for (auto u = first; u != last; ++u) {
         copy_run(row + (u->j - j0) / kNR * kNR * kc + u->j % kNR, xc + u->src, u->len);
@@ -362,6 +373,9 @@ class ImageColumns final : public BPanels<T> {
       }
     }
   }
+
+  // B as read in place, or null when the chunk's panels are not whole lines.
+  const gemm_cpu::BInPlace<T>* in_place() const { return rows_.empty() ? nullptr : &view_; }
 
   // Elements of xp for `images` images of one group.
   static int64_t padded_size(const ConvParams& q, const Geometry& g, int64_t images) {
@@ -383,6 +397,14 @@ class ImageColumns final : public BPanels<T> {
     int64_t j, len, src;  // chunk column, length, offset in xp of the tap (0, 0, 0) element
   };
   int64_t plane() const { return dp_ * hp_ * wp_; }
+  // Where row r = (c, tap) of col starts in xp, for the output (0, 0, 0) of image 0.
+  int64_t row_offset(int64_t r) const {
+    const ConvParams& q = q_;
+    const int64_t KH = q.kernel[1], KW = q.kernel[2], sw = q.stride[2];
+    const int64_t tap = r % g_.kk, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
+    return r / g_.kk * plane() + (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ +
+           ks * q.dilation[2] % sw * wq_ + ks * q.dilation[2] / sw;
+  }
 
   // xp = the chunk's input planes, zero-padded; rows no output line of the chunk reaches are
   // left unwritten.
@@ -435,6 +457,9 @@ class ImageColumns final : public BPanels<T> {
   T* xp_;
   int64_t dp_, hp_, wq_, wp_;  // wp_: a padded line, all its phases
   std::vector<Run> runs_;
+  std::vector<int64_t> rows_, panels_;  // read in place: row and panel offsets in xp
+  int64_t vs_ = 0;
+  gemm_cpu::BInPlace<T> view_{xp_, nullptr, nullptr, 0};
 };
 
 // The channels-last weight-grad product's B = colt (cols x (tap, c)) of one chunk, from xt:
@@ -536,7 +561,10 @@ void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* 
       } else {
         T* xp = col_scratch.get<T>(ImageColumns<T>::padded_size(q, g, c.images()));
         const ImageColumns<T> col(q, g, c, xg, xp);
-        gemm_cpu::gemm_packed(*weights[gi], c.cols, col, T(0), out, ldo);
+        if (const gemm_cpu::BInPlace<T>* direct = col.in_place())
+          gemm_cpu::gemm_in_place(*weights[gi], c.cols, *direct, T(0), out, ldo);
+        else
+          gemm_cpu::gemm_packed(*weights[gi], c.cols, col, T(0), out, ldo);
       }
       if (one) {
         if (b)

@@ -217,19 +217,28 @@ thread_local AlignedBuffer a_pack, b_pack;
 // C = alpha * tile + beta * C row by row (beta == 0 does not read C); otherwise the tile goes
 // to ab (MR x NR, row-major) for store_tile. Each element's sum is the same chain of
 // multiply-adds whatever R, so results do not depend on where a tile falls.
-template <typename T, int R>
-DL_GEMM_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict ab,
-                                 T alpha, T beta, T* __restrict c, int64_t rs) {
+// B's rows: a packed panel (row p at b + p * NR), or, InPlace, rows read where they are (row p
+// at b + rows.off[p], its second vector rows.vs further: BInPlace in cpu/gemm_cpu.h).
+struct RowOffsets {
+  const int64_t* off = nullptr;
+  int64_t vs = 0;
+};
+
+template <typename T, int R, bool InPlace = false>
+DL_GEMM_INLINE void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, RowOffsets rows,
+                                 T* __restrict ab, T alpha, T beta, T* __restrict c, int64_t rs) {
   using Vec = typename Tiles<T>::Vec;
   constexpr int MR = Tiles<T>::MR, NV = Tiles<T>::NV, NR = Tiles<T>::NR, L = Tiles<T>::kLanes;
   static_assert(R >= 1 && R <= MR, "tile rows");
   Vec acc[R][NV];
   for (int i = 0; i < R; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = Vec{};
+  static_assert(NV == 2 || !InPlace, "rows read in place are two vectors");
 #pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+  for (int64_t p = 0; p < kc; ++p, a += MR) {
+    const T* bq = InPlace ? b + rows.off[p] : b + p * NR;
     Vec bv[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * L, sizeof(Vec));
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], bq + v * (InPlace ? rows.vs : L), sizeof(Vec));
     for (int i = 0; i < R; ++i) {
       const T ai = a[i];
       for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
@@ -260,23 +269,23 @@ void store_tile(int64_t mr, int64_t nr, T alpha, const T* ab, T beta, T* c, int6
 
 // The C tile at ct (mr x nr of the MR x NR tile) (+)= A panel @ B panel, through the
 // micro-kernel with the fewest rows covering mr (an even count: few instantiations).
-template <typename T>
-void tile_product(int64_t kc, const T* ap, const T* bp, T* ab, int64_t mr, int64_t nr, T alpha, T beta, T* ct,
+template <typename T, bool InPlace = false>
+void tile_product(int64_t kc, const T* ap, const T* bp, RowOffsets rows, T* ab, int64_t mr, int64_t nr, T alpha, T beta, T* ct,
                   int64_t rs, int64_t cs) {
   constexpr int MR = Tiles<T>::MR, NR = Tiles<T>::NR;
   if (mr == MR) {
-    if (nr == NR && cs == 1) return micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, ct, rs);
-    micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, static_cast<T*>(nullptr), 0);
+    if (nr == NR && cs == 1) return micro_kernel<T, MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, ct, rs);
+    micro_kernel<T, MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, static_cast<T*>(nullptr), 0);
   } else {
     constexpr T* none = nullptr;
     switch ((mr + 1) / 2) {
-      case 1: micro_kernel<T, 2>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      case 2: micro_kernel<T, 4>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      case 3: micro_kernel<T, 6 < MR ? 6 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      case 4: micro_kernel<T, 8 < MR ? 8 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      case 5: micro_kernel<T, 10 < MR ? 10 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      case 6: micro_kernel<T, 12 < MR ? 12 : MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
-      default: micro_kernel<T, MR>(kc, ap, bp, ab, alpha, beta, none, 0); break;
+      case 1: micro_kernel<T, 2, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      case 2: micro_kernel<T, 4, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      case 3: micro_kernel<T, 6 < MR ? 6 : MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      case 4: micro_kernel<T, 8 < MR ? 8 : MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      case 5: micro_kernel<T, 10 < MR ? 10 : MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      case 6: micro_kernel<T, 12 < MR ? 12 : MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
+      default: micro_kernel<T, MR, InPlace>(kc, ap, bp, rows, ab, alpha, beta, none, 0); break;
     }
   }
   store_tile(mr, nr, alpha, ab, beta, ct, rs, cs);
@@ -316,10 +325,11 @@ struct Mat {
 };
 
 // The C block at c (mc x nc, strides rs/cs) (+)= the packed A rows at ap (mc rows, MR-row
-// panels kc long) @ the packed B block at bp (nc columns, NR-column panels kc long).
-template <typename T>
-void block_product(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c,
-                   int64_t rs, int64_t cs) {
+// panels kc long) @ the packed B block at bp (nc columns, NR-column panels kc long), or,
+// InPlace, @ the B panels at bp + panels[q] whose rows are at `rows`.
+template <typename T, bool InPlace = false>
+void block_product(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, RowOffsets rows,
+                   const int64_t* panels, T alpha, T beta, T* c, int64_t rs, int64_t cs) {
   constexpr int MR = Tiles<T>::MR, NR = Tiles<T>::NR;
   alignas(64) T ab[MR * NR];
   // The next A panel is fetched a slice per tile, so that it is in L1 when its row of tiles
@@ -341,7 +351,8 @@ void block_product(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp,
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < nr; j += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(ct + i * rs + j * cs, 1);
       for (int64_t i = 0; i < mr; ++i) __builtin_prefetch(ct + i * rs + (nr - 1) * cs, 1);
-      tile_product(kc, ap + ir * kc, bp + jr * kc, ab, mr, nr, alpha, beta, ct, rs, cs);
+      const T* bt = InPlace ? bp + panels[jr / NR] : bp + jr * kc;
+      tile_product<T, InPlace>(kc, ap + ir * kc, bt, rows, ab, mr, nr, alpha, beta, ct, rs, cs);
     }
   }
 }
@@ -370,7 +381,7 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, T alpha, Mat<const T> a, Mat<
       for (int64_t ic = 0; ic < m; ic += Tl::MC) {
         const int64_t mc = std::min(Tl::MC, m - ic);
         pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
-        block_product(mc, nc, kc, ap, bp, alpha, beta_k, c.at(ic, jc), c.rs, c.cs);
+        block_product(mc, nc, kc, ap, bp, RowOffsets{}, nullptr, alpha, beta_k, c.at(ic, jc), c.rs, c.cs);
       }
     }
   }
@@ -540,7 +551,26 @@ void gemm_packed(const PackedA<T>& a, int64_t n, const BPanels<T>& b, T beta, T*
     for (int64_t pc = 0; pc < k; pc += Tl::KC) {
       const int64_t kc = std::min(Tl::KC, k - pc);
       b.pack(pc, kc, jc, nc, bp);
-      block_product(m, nc, kc, a.panel(pc, 0, kc), bp, T(1), pc == 0 ? beta : T(1), c + jc, ldc, int64_t(1));
+      block_product(m, nc, kc, a.panel(pc, 0, kc), bp, RowOffsets{}, nullptr, T(1), pc == 0 ? beta : T(1), c + jc, ldc,
+                    int64_t(1));
+    }
+  }
+}
+
+template <typename T>
+void gemm_in_place(const PackedA<T>& a, int64_t n, const BInPlace<T>& b, T beta, T* c, int64_t ldc) {
+  using Tl = Tiles<T>;
+  const int64_t m = a.rows(), k = a.depth();
+  if (m == 0 || n == 0) return;
+  if (k == 0) return scale_c(m, n, beta, c, ldc, 1);
+  if (n % Tl::NR) throw ValueError(str_cat("gemm_in_place: ", n, " columns, not a multiple of ", Tl::NR));
+  const int64_t nc_step = column_block<T>(n);
+  for (int64_t jc = 0; jc < n; jc += nc_step) {
+    const int64_t nc = std::min(nc_step, n - jc);
+    for (int64_t pc = 0; pc < k; pc += Tl::KC) {
+      const int64_t kc = std::min(Tl::KC, k - pc);
+      block_product<T, true>(m, nc, kc, a.panel(pc, 0, kc), b.base, RowOffsets{b.rows + pc, b.vs}, b.panels + jc / Tl::NR,
+                             T(1), pc == 0 ? beta : T(1), c + jc, ldc, int64_t(1));
     }
   }
 }
@@ -549,6 +579,8 @@ template class PackedA<float>;
 template class PackedA<double>;
 template void gemm_packed(const PackedA<float>&, int64_t, const BPanels<float>&, float, float*, int64_t);
 template void gemm_packed(const PackedA<double>&, int64_t, const BPanels<double>&, double, double*, int64_t);
+template void gemm_in_place(const PackedA<float>&, int64_t, const BInPlace<float>&, float, float*, int64_t);
+template void gemm_in_place(const PackedA<double>&, int64_t, const BInPlace<double>&, double, double*, int64_t);
 
 }  // namespace gemm_cpu
 }  // namespace CPU_CAPABILITY

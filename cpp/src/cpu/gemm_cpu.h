@@ -110,6 +110,20 @@ struct BPanels {
 template <typename T>
 void gemm_packed(const PackedA<T>& a, int64_t n, const BPanels<T>& b, T beta, T* c, int64_t ldc);
 
+// B (k x n, n a multiple of NR) read where it lies, without packing: the NR columns of panel
+// q in row p are the two vectors at base + panels[q] + rows[p] and vs elements further.
+template <typename T>
+struct BInPlace {
+  const T* base;
+  const int64_t* rows;    // k offsets
+  const int64_t* panels;  // n / NR offsets
+  int64_t vs;
+};
+
+// C (a.rows() x n, row stride ldc, unit column stride) = A @ B + beta * C on this thread.
+template <typename T>
+void gemm_in_place(const PackedA<T>& a, int64_t n, const BInPlace<T>& b, T beta, T* c, int64_t ldc);
+
 }  // namespace gemm_cpu
 }  // namespace CPU_CAPABILITY
 }  // namespace dlcore
