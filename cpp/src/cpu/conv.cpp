@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -681,6 +682,65 @@ void to_channels_last(const Geometry& g, const T* x, T* xt) {
   }
 }
 
+// Note [Channels-last weight grad in place]
+// When the channels per group are a multiple of the GEMM's panel width, colt (P x (tap, c)) is
+// read in place by the micro-kernel (gemm_in_place) from a zero-padded channels-last copy of
+// the image, xtp (Dp, Hp, Wp, cg): row p (an output) starts at the padded pixel of its tap
+// (0, 0, 0) and panel (tap, c0) adds the tap's pixel offset and c0, so no packing is needed.
+template <typename T>
+class ChannelsLastInPlace {
+ public:
+  ChannelsLastInPlace(const ConvParams& q, const Geometry& g)
+      : q_(q), g_(g), dp_(ImageColumns<T>::extent(q, 0)), hp_(ImageColumns<T>::extent(q, 1)),
+        wp_(ImageColumns<T>::extent(q, 2)) {
+    const int64_t KH = q.kernel[1], KW = q.kernel[2];
+    for (int64_t j = 0; j < g.ck; j += kNR) {
+      const int64_t tap = j / g.cg, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
+      panels_.push_back(((kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2]) * g.cg + j % g.cg);
+    }
+  }
+  static bool wanted(const Geometry& g) { return g.cg % kNR == 0; }
+  int64_t image_size() const { return dp_ * hp_ * wp_ * g_.cg; }
+
+  // xtp = one image's group channels (x, cg planes) zero-padded and channels-last, 16
+  // channels at a time so that every written line is filled.
+  void fill(const T* x, T* xtp) const {
+    const ConvParams& q = q_;
+    std::fill(xtp, xtp + image_size(), T(0));
+    const int64_t D = q.in[0], H = q.in[1], W = q.in[2];
+    for (int64_t c0 = 0; c0 < g_.cg; c0 += 16) {
+      const int64_t c1 = std::min(g_.cg, c0 + 16);
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t h = 0; h < H; ++h) {
+          T* dst = xtp + (((d + q.pad[0]) * hp_ + h + q.pad[1]) * wp_ + q.pad[2]) * g_.cg;
+          const T* src = x + (d * H + h) * W;
+          for (int64_t w = 0; w < W; ++w)
+            for (int64_t c = c0; c < c1; ++c) dst[w * g_.cg + c] = src[c * g_.in_plane + w];
+        }
+    }
+  }
+
+  // colt of chunk c, its images' copies side by side from xtp.
+  gemm_cpu::BInPlace<T> view(const Chunk& c, const T* xtp) {
+    const ConvParams& q = q_;
+    rows_.clear();
+    const int64_t len = (c.l1 - c.l0) * g_.ow;
+    for (int64_t i = 0; i < c.images(); ++i)
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t l = c.l0 + j / g_.ow, ow = j % g_.ow, od = l / q.out[1], oh = l % q.out[1];
+        rows_.push_back(i * image_size() + ((od * q.stride[0] * hp_ + oh * q.stride[1]) * wp_ + ow * q.stride[2]) * g_.cg);
+      }
+    return {xtp, rows_.data(), panels_.data(), kNR / 2};
+  }
+
+ private:
+  static constexpr int64_t kNR = Tiles<T>::NR;
+  const ConvParams& q_;
+  const Geometry& g_;
+  int64_t dp_, hp_, wp_;
+  std::vector<int64_t> rows_, panels_;
+};
+
 // Whether the weight grad takes the channels-last path: enough channels per group for the
 // per-tap copies to be runs (measured faster than the transposed product for Kg <= 512).
 bool channels_last_wgrad(const Geometry& g) {
@@ -725,6 +785,8 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
     T* part = part_scratch.get<T>(wsize);
     if (!last) std::fill(part, part + wsize, T(0));
     int64_t xt_image = -1;  // (n * groups + g) of the image held channels-last in xt
+    std::optional<ChannelsLastInPlace<T>> in_place;
+    if (last && ChannelsLastInPlace<T>::wanted(g)) in_place.emplace(q, g);
     for (int64_t t = t0; t < t1; ++t) {
       const Chunk c = plan.at(q, g, t);
       for (int64_t gi = 0; gi < q.groups; ++gi) {
@@ -738,14 +800,24 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
             gather_rows(q, g, c, yg, buf);
             yg = buf, ldy = c.cols;
           }
-          T* xt = xt_scratch.get<T>(c.images() * g.in_plane * g.cg);
-          if (c.images() > 1 || xt_image != c.n0 * q.groups + gi)
-            for (int64_t i = 0; i < c.images(); ++i)
-              to_channels_last(g, xg + (c.n0 + i) * q.c * g.in_plane, xt + i * g.in_plane * g.cg);
+          const bool fresh = c.images() > 1 || xt_image != c.n0 * q.groups + gi;
           xt_image = c.images() > 1 ? -1 : c.n0 * q.groups + gi;
           PackedA<T>& gya = pack_cache.get<T>().gy;
           gya.pack(g.kg, c.cols, yg, ldy, 1);
-          gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), t == t0 ? T(0) : T(1), pg, g.ck);
+          const T beta = t == t0 ? T(0) : T(1);
+          if (in_place) {  // Note [Channels-last weight grad in place]
+            T* xtp = xt_scratch.get<T>(c.images() * in_place->image_size());
+            if (fresh)
+              for (int64_t i = 0; i < c.images(); ++i)
+                in_place->fill(xg + (c.n0 + i) * q.c * g.in_plane, xtp + i * in_place->image_size());
+            gemm_cpu::gemm_in_place(gya, g.ck, in_place->view(c, xtp), beta, pg, g.ck);
+            continue;
+          }
+          T* xt = xt_scratch.get<T>(c.images() * g.in_plane * g.cg);
+          if (fresh)
+            for (int64_t i = 0; i < c.images(); ++i)
+              to_channels_last(g, xg + (c.n0 + i) * q.c * g.in_plane, xt + i * g.in_plane * g.cg);
+          gemm_cpu::gemm_packed(gya, g.ck, ChannelsLastColumns<T>(g, c, xt, *taps), beta, pg, g.ck);
           continue;
         }
         if (transposed) {
