@@ -69,6 +69,10 @@ CASES = [
     ("conv2d", (2, 16, 6, 8), (16, 16, 3, 3), dict(padding=1)),
     ("conv2d", (2, 16, 5, 4), (16, 16, 3, 3), dict(padding=1)),
     ("conv3d", (1, 16, 3, 4, 16), (16, 16, 3, 3, 3), dict(padding=1)),
+    # several small images interleaved, read in place; a 3-d one
+    ("conv2d", (16, 16, 4, 4), (24, 16, 3, 3), dict(padding=1)),
+    ("conv2d", (24, 32, 8, 8), (16, 32, 3, 3), dict(padding=1)),
+    ("conv3d", (8, 16, 2, 4, 4), (16, 16, 3, 3, 3), dict(padding=1)),
 ]
 
 
@@ -169,7 +173,8 @@ def test_gradcheck_float64(xs, ws, kw):
                                       ((4, 24, 6, 6), (64, 12, 3, 3), dict(stride=2, padding=1, groups=2)),
                                       ((3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2)),
                                       ((2, 16, 6, 16), (16, 16, 3, 3), dict(padding=1)),
-                                      ((2, 16, 4, 8), (20, 16, 3, 3), dict(padding=1))])
+                                      ((2, 16, 4, 8), (20, 16, 3, 3), dict(padding=1)),
+                                      ((16, 16, 4, 4), (16, 16, 3, 3), dict(padding=1))])
 def test_float64_against_torch(xs, ws, kw):
     # float64 results of the chunked paths agree with torch's to rounding (sums of <= 300 terms)
     rng = np.random.default_rng(5)
