@@ -69,10 +69,16 @@ CASES = [
     ("conv2d", (2, 16, 6, 8), (16, 16, 3, 3), dict(padding=1)),
     ("conv2d", (2, 16, 5, 4), (16, 16, 3, 3), dict(padding=1)),
     ("conv3d", (1, 16, 3, 4, 16), (16, 16, 3, 3, 3), dict(padding=1)),
+    # strided, read in place from the stride phases (one line, two lines per panel)
+    ("conv2d", (2, 16, 32, 64), (16, 16, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (2, 16, 32, 32), (16, 16, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (2, 16, 20, 32), (16, 16, 3, 3), dict(stride=(2, 1), padding=1, dilation=(1, 2))),
     # several small images interleaved, read in place; a 3-d one
     ("conv2d", (16, 16, 4, 4), (24, 16, 3, 3), dict(padding=1)),
     ("conv2d", (24, 32, 8, 8), (16, 32, 3, 3), dict(padding=1)),
     ("conv3d", (8, 16, 2, 4, 4), (16, 16, 3, 3, 3), dict(padding=1)),
+    ("conv2d", (16, 16, 8, 8), (16, 16, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (16, 16, 8, 7), (16, 16, 3, 3), dict(stride=(1, 2), padding=1, dilation=(2, 1))),
 ]
 
 
@@ -174,7 +180,8 @@ def test_gradcheck_float64(xs, ws, kw):
                                       ((3, 12, 11, 11), (16, 12, 5, 5), dict(padding=2)),
                                       ((2, 16, 6, 16), (16, 16, 3, 3), dict(padding=1)),
                                       ((2, 16, 4, 8), (20, 16, 3, 3), dict(padding=1)),
-                                      ((16, 16, 4, 4), (16, 16, 3, 3), dict(padding=1))])
+                                      ((16, 16, 4, 4), (16, 16, 3, 3), dict(padding=1)),
+                                      ((2, 16, 16, 32), (16, 16, 3, 3), dict(stride=2, padding=1))])
 def test_float64_against_torch(xs, ws, kw):
     # float64 results of the chunked paths agree with torch's to rounding (sums of <= 300 terms)
     rng = np.random.default_rng(5)

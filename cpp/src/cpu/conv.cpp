@@ -331,32 +331,32 @@ class ImageColumns final : public BPanels<T> {
       : q_(q), g_(g), xp_(xp), dp_(extent(q, 0)), hp_(extent(q, 1)), wq_(phase_len(q)), wp_(wq_ * q.stride[2]) {
     const int64_t len = (c.l1 - c.l0) * g.ow;
     // In place (no packing) when every panel is one output line, or two whole lines of one
-    // vector each in the same image and plane (B rows then two vectors one padded line apart),
+    // vector each in the same image and plane (B rows then two vectors stride[1] padded lines
+    // apart),
     // or, for several small images, when the images are interleaved (below) and a panel is
     // part of one output line of all of them.
-    const bool unit = q.stride[0] == 1 && q.stride[1] == 1 && q.stride[2] == 1;
     const bool one_line = g.ow % kNR == 0;
     const bool two_lines = 2 * g.ow == kNR && q.out[1] % 2 == 0 && c.l0 % 2 == 0 && (c.l1 - c.l0) % 2 == 0;
-    if (unit && !one_line && !two_lines && c.images() > 1 && g.ow * c.images() % kNR == 0) {
+    if (!one_line && !two_lines && c.images() > 1 && g.ow * c.images() % kNR == 0) {
       pad_interleaved(c, xg);
       const int64_t nb = images_ = c.images(), line = g.ow * nb;
       rows_.resize(static_cast<size_t>(g.ck));
       for (int64_t r = 0; r < g.ck; ++r) rows_[r] = row_offset(r);
       for (int64_t j = 0; j < c.cols; j += kNR)
-        panels_.push_back((j / line / q.out[1] * hp_ + j / line % q.out[1]) * wp_ * nb + j % line);
+        panels_.push_back((j / line / q.out[1] * q.stride[0] * hp_ + j / line % q.out[1] * q.stride[1]) * wp_ * nb + j % line);
       vs_ = kNR / 2;
       view_ = {xp_, rows_.data(), panels_.data(), vs_};
       return;
     }
     pad_input(c, xg);
-    if (unit && (one_line || two_lines)) {
+    if (one_line || two_lines) {  // any strides: a tap's elements along a line are contiguous
       rows_.resize(static_cast<size_t>(g.ck));
       for (int64_t r = 0; r < g.ck; ++r) rows_[r] = row_offset(r);
       for (int64_t j = 0; j < c.cols; j += kNR) {
         const int64_t i = j / len, l = c.l0 + j % len / g.ow, ow = j % len % g.ow;
-        panels_.push_back(i * g.cg * plane() + (l / q.out[1] * hp_ + l % q.out[1]) * wp_ + ow);
+        panels_.push_back(i * g.cg * plane() + (l / q.out[1] * q.stride[0] * hp_ + l % q.out[1] * q.stride[1]) * wp_ + ow);
       }
-      vs_ = one_line ? kNR / 2 : wp_;
+      vs_ = one_line ? kNR / 2 : q.stride[1] * wp_;
       view_ = {xp_, rows_.data(), panels_.data(), vs_};
       return;
     }
@@ -389,7 +389,7 @@ class ImageColumns final : public BPanels<T> {
   }
 
   // Whether the chunk's images are interleaved: columns (od, oh, ow, image), xp (cg, Dp, Hp,
-  // Wp, images). The product's columns are then in that order too.
+  // Wp, images) with lines split by stride phase. The product's columns are in that order too.
   bool interleaved() const { return images_ > 0; }
   // B as read in place, or null when the chunk's panels are not whole lines.
   const gemm_cpu::BInPlace<T>* in_place() const { return rows_.empty() ? nullptr : &view_; }
@@ -420,26 +420,32 @@ class ImageColumns final : public BPanels<T> {
     const int64_t KH = q.kernel[1], KW = q.kernel[2], sw = q.stride[2];
     const int64_t tap = r % g_.kk, kt = tap / (KH * KW), kr = tap % (KH * KW) / KW, ks = tap % KW;
     const int64_t c = r / g_.kk;
-    if (images_ > 0)  // interleaved (stride 1)
-      return (c * plane() + (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2]) * images_;
-    return c * plane() + (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2] % sw * wq_ +
-           ks * q.dilation[2] / sw;
+    const int64_t at = c * plane() + (kt * q.dilation[0] * hp_ + kr * q.dilation[1]) * wp_ + ks * q.dilation[2] % sw * wq_ +
+                       ks * q.dilation[2] / sw;
+    return images_ > 0 ? at * images_ : at;  // interleaved: every element is `images` wide
   }
 
-  // xp (cg, Dp, Hp, Wp, images) = the chunk's images zero-padded, interleaved.
+  // xp (cg, Dp, Hp, Wp, images) = the chunk's images zero-padded, interleaved, each line
+  // split into its stride phases (phase_len).
   void pad_interleaved(const Chunk& c, const T* xg) {
     const ConvParams& q = q_;
-    const int64_t D = q.in[0], H = q.in[1], W = q.in[2], nb = c.images();
+    const int64_t D = q.in[0], H = q.in[1], W = q.in[2], nb = c.images(), sw = q.stride[2];
     std::fill(xp_, xp_ + g_.cg * plane() * nb, T(0));
+    std::vector<int64_t> at(static_cast<size_t>(W));  // input column -> its place in a line
+    for (int64_t w = 0; w < W; ++w) at[w] = ((w + q.pad[2]) % sw * wq_ + (w + q.pad[2]) / sw) * nb;
     for (int64_t ch = 0; ch < g_.cg; ++ch)
       for (int64_t i = 0; i < nb; ++i) {
         const T* src = xg + ((c.n0 + i) * q.c + ch) * g_.in_plane;
         T* dst = xp_ + ch * plane() * nb + i;
         for (int64_t d = 0; d < D; ++d)
           for (int64_t h = 0; h < H; ++h) {
-            T* line = dst + (((d + q.pad[0]) * hp_ + h + q.pad[1]) * wp_ + q.pad[2]) * nb;
+            T* line = dst + ((d + q.pad[0]) * hp_ + h + q.pad[1]) * wp_ * nb;
             const T* in = src + (d * H + h) * W;
-            for (int64_t w = 0; w < W; ++w) line[w * nb] = in[w];
+            if (sw == 1) {
+              for (int64_t w = 0; w < W; ++w) line[(w + q.pad[2]) * nb] = in[w];
+            } else {
+              for (int64_t w = 0; w < W; ++w) line[at[w]] = in[w];
+            }
           }
       }
   }
