@@ -11,7 +11,9 @@
 // The forward and, for stride 1 and >= 16 channels per group, the input grad take the
 // implicit-GEMM path (Note [Implicit GEMM convolution]): chunks of whole images (several side
 // by side for small outputs) whose col is packed straight from the padded image into the
-// GEMM's panels. The other products build col explicitly. Their chunks are runs of whole
+// GEMM's panels, or read by the micro-kernel where it lies when its panels are whole output
+// lines. The channels-last weight grad likewise (Note [Channels-last weight grad in place]).
+// The other products build col explicitly. Their chunks are runs of whole
 // output lines (od, oh) of one image, or several whole images side by side (their gy columns
 // gathered), of about max(kMinCols, kColBytes of a slice) columns: below kMinCols columns the
 // GEMM's packing of W, done once per product, costs as much as the product. The rows of col
@@ -300,6 +302,11 @@ void chunk_im2col(const ConvParams& q, const Geometry& g, const Chunk& c, const 
 // input is the forward convolution of gy with the weight flipped in space and with input and
 // output channels swapped (padding dilation * (kernel - 1) - padding), so it takes the same
 // path and needs no col2im.
+// Better still, when a panel of NR columns is one output line, or two lines of one vector
+// each, or (several small images interleaved, the image innermost) part of one line of all of
+// them, each of its rows is one or two contiguous vectors of the padded input: the micro-kernel
+// then reads col where it lies (gemm_in_place, with a row offset per row of col and an offset
+// per panel) and nothing is packed at all.
 
 // dst[0, n) = src[0, n) for a run of at most one panel row (n <= NR elements), as fixed-size
 // copies of NR, NR/2, ..., 1 elements by the bits of n, each of which the compiler turns into

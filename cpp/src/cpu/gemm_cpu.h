@@ -11,6 +11,9 @@
 // that writes B's blocks straight into the micro-kernel's panel order. gemm_packed then
 // runs the same block loops and micro-kernel as gemm_kernel, on the calling thread, and
 // each C element is the same sum in the same order as gemm_kernel's for the same A and B.
+// When each row of a B panel is one or two vectors lying somewhere in memory, gemm_in_place
+// skips packing B altogether: the micro-kernel loads a panel's row p from an offset table
+// (BInPlace), one more load per step beside its MR broadcasts and two B loads.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
