@@ -538,41 +538,35 @@ void PackedA<T>::pack(int64_t m, int64_t k, const T* a, int64_t rs, int64_t cs) 
   static_assert(MC % MR == 0, "row blocks of whole panels");
 }
 
-template <typename T>
-void gemm_packed(const PackedA<T>& a, int64_t n, const BPanels<T>& b, T beta, T* c, int64_t ldc) {
-  using Tl = Tiles<T>;
+// The block loops of gemm_packed and gemm_in_place: C (a.rows() x n) = A @ B + beta * C as
+// product(jc, nc, pc, kc, beta_k) for each B block (columns [jc, jc + nc), rows [pc, pc + kc)).
+template <typename T, typename F>
+void over_blocks(const PackedA<T>& a, int64_t n, T beta, T* c, int64_t ldc, F product) {
   const int64_t m = a.rows(), k = a.depth();
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_c(m, n, beta, c, ldc, 1);
   const int64_t nc_step = column_block<T>(n);
-  T* bp = b_pack.get<T>(round_up(std::min(nc_step, n), Tl::NR) * std::min(Tl::KC, k));
-  for (int64_t jc = 0; jc < n; jc += nc_step) {
-    const int64_t nc = std::min(nc_step, n - jc);
-    for (int64_t pc = 0; pc < k; pc += Tl::KC) {
-      const int64_t kc = std::min(Tl::KC, k - pc);
-      b.pack(pc, kc, jc, nc, bp);
-      block_product(m, nc, kc, a.panel(pc, 0, kc), bp, RowOffsets{}, nullptr, T(1), pc == 0 ? beta : T(1), c + jc, ldc,
-                    int64_t(1));
-    }
-  }
+  for (int64_t jc = 0; jc < n; jc += nc_step)
+    for (int64_t pc = 0; pc < k; pc += Tiles<T>::KC)
+      product(jc, std::min(nc_step, n - jc), pc, std::min(Tiles<T>::KC, k - pc), pc == 0 ? beta : T(1));
+}
+
+template <typename T>
+void gemm_packed(const PackedA<T>& a, int64_t n, const BPanels<T>& b, T beta, T* c, int64_t ldc) {
+  T* bp = b_pack.get<T>(round_up(std::min(column_block<T>(n), n), Tiles<T>::NR) * std::min(Tiles<T>::KC, a.depth()));
+  over_blocks(a, n, beta, c, ldc, [&](int64_t jc, int64_t nc, int64_t pc, int64_t kc, T beta_k) {
+    b.pack(pc, kc, jc, nc, bp);
+    block_product(a.rows(), nc, kc, a.panel(pc, 0, kc), bp, RowOffsets{}, nullptr, T(1), beta_k, c + jc, ldc, int64_t(1));
+  });
 }
 
 template <typename T>
 void gemm_in_place(const PackedA<T>& a, int64_t n, const BInPlace<T>& b, T beta, T* c, int64_t ldc) {
-  using Tl = Tiles<T>;
-  const int64_t m = a.rows(), k = a.depth();
-  if (m == 0 || n == 0) return;
-  if (k == 0) return scale_c(m, n, beta, c, ldc, 1);
-  if (n % Tl::NR) throw ValueError(str_cat("gemm_in_place: ", n, " columns, not a multiple of ", Tl::NR));
-  const int64_t nc_step = column_block<T>(n);
-  for (int64_t jc = 0; jc < n; jc += nc_step) {
-    const int64_t nc = std::min(nc_step, n - jc);
-    for (int64_t pc = 0; pc < k; pc += Tl::KC) {
-      const int64_t kc = std::min(Tl::KC, k - pc);
-      block_product<T, true>(m, nc, kc, a.panel(pc, 0, kc), b.base, RowOffsets{b.rows + pc, b.vs}, b.panels + jc / Tl::NR,
-                             T(1), pc == 0 ? beta : T(1), c + jc, ldc, int64_t(1));
-    }
-  }
+  if (n % Tiles<T>::NR) throw ValueError(str_cat("gemm_in_place: ", n, " columns, not a multiple of ", Tiles<T>::NR));
+  over_blocks(a, n, beta, c, ldc, [&](int64_t jc, int64_t nc, int64_t pc, int64_t kc, T beta_k) {
+    block_product<T, true>(a.rows(), nc, kc, a.panel(pc, 0, kc), b.base, RowOffsets{b.rows + pc, b.vs},
+                           b.panels + jc / Tiles<T>::NR, T(1), beta_k, c + jc, ldc, int64_t(1));
+  });
 }
 
 template class PackedA<float>;
