@@ -1,12 +1,13 @@
-"""dlcore's CUDA elementwise and reduction kernels against PyTorch on the same GPU.
+"""dlcore's CUDA elementwise, reduction and GEMM kernels against PyTorch on the same GPU.
 
 Each row runs one op on 64M float32 elements (256 MB per tensor, far beyond L2, so no flush is
 needed) in dlcore and in PyTorch, times every call with CUDA events on the default stream
 (both libraries launch there), and reports the medians, the effective bandwidth (bytes read +
 written / time) and dlcore's time relative to PyTorch's. Results are checked against PyTorch
-before timing.
+before timing. A second table times square matrix products (float32 with TF32 off in PyTorch,
+and bfloat16) in TFLOP/s.
 
-    python3 bench/gpu/bench_kernels.py [--n 67108864] [--reps 30] [--out table.md]
+    python3 bench/gpu/bench_kernels.py [--n 67108864] [--reps 30] [--gemm 4096] [--out table.md]
 """
 import argparse
 import statistics
@@ -39,10 +40,40 @@ def to_numpy(t):
     return t.cpu().numpy()
 
 
+def gemm_rows(side, reps, lines):
+    """Appends the GEMM table to `lines`; returns True when a product disagrees with torch's."""
+    torch.backends.cuda.matmul.allow_tf32 = False  # the SIMT kernel is compared with true fp32
+    rng = np.random.default_rng(1)
+    host_a = rng.standard_normal((side, side), dtype=np.float32)
+    host_b = rng.standard_normal((side, side), dtype=np.float32)
+    lines += ["", f"GEMM {side}x{side}x{side}, median of {reps} calls",
+              "", "| dtype | dlcore ms | torch ms | dlcore / torch time | dlcore TFLOP/s | torch TFLOP/s |",
+              "|---|---:|---:|---:|---:|---:|"]
+    failed = False
+    flops = 2.0 * side ** 3
+    for name, dd, td in (("float32", dlcore.float32, torch.float32), ("bfloat16", dlcore.bfloat16, torch.bfloat16)):
+        da = dlcore.tensor(host_a, device="cuda").to(dd)
+        db = dlcore.tensor(host_b, device="cuda").to(dd)
+        ta = torch.from_numpy(host_a).cuda().to(td)
+        tb = torch.from_numpy(host_b).cuda().to(td)
+        got = to_numpy((da @ db).float())
+        want = to_numpy((ta.float() @ tb.float()))
+        # sums of `side` products of unit normals: errors ~ sqrt(side) * u * |terms|
+        if not np.allclose(got, want, rtol=0, atol=(1e-3 if name == "float32" else 0.5)):
+            failed = True
+            print(f"bench_kernels: gemm {name}: dlcore and torch disagree (max abs diff {np.abs(got - want).max()})")
+        ms_d = median_ms(lambda: da @ db, reps)
+        ms_t = median_ms(lambda: ta @ tb, reps)
+        lines.append(f"| {name} | {ms_d:.3f} | {ms_t:.3f} | {ms_d / ms_t:.2f} | "
+                     f"{flops / ms_d / 1e9:.1f} | {flops / ms_t / 1e9:.1f} |")
+    return failed
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=64 * 2**20, help="elements per tensor (default 64M)")
     p.add_argument("--reps", type=int, default=30)
+    p.add_argument("--gemm", type=int, default=4096, help="side of the square GEMMs (0: skip them)")
     p.add_argument("--out", help="also write the table (markdown) here")
     args = p.parse_args()
     if not dlcore.cuda.is_available() or not torch.cuda.is_available():
@@ -91,6 +122,8 @@ def main():
         ms_t = median_ms(ft, args.reps)
         lines.append(f"| {name} | {ms_d:.3f} | {ms_t:.3f} | {ms_d / ms_t:.2f} | "
                      f"{nbytes / ms_d / 1e6:.0f} | {nbytes / ms_t / 1e6:.0f} |")
+    if args.gemm:
+        failed |= gemm_rows(args.gemm, args.reps, lines)
     lines.append("")
     lines.append(f"dlcore allocator: {dlcore.cuda.memory_stats()}")
     table = "\n".join(lines)
