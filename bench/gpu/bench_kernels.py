@@ -69,6 +69,39 @@ def gemm_rows(side, reps, lines):
     return failed
 
 
+def mlp_row(reps, lines):
+    """Appends the time of one MLP 784-256-128-10 training step (batch 512, SGD with momentum:
+    forward, cross entropy, backward, step) in both libraries."""
+    import dlcore.nn as dnn
+    rng = np.random.default_rng(2)
+    x_np = rng.standard_normal((512, 784), dtype=np.float32)
+    y_np = rng.integers(0, 10, size=512)
+    dm = dnn.Sequential(dnn.Linear(784, 256), dnn.ReLU(), dnn.Linear(256, 128), dnn.ReLU(), dnn.Linear(128, 10))
+    dm.to("cuda")
+    dopt = dlcore.optim.SGD(dm.parameters(), lr=0.01, momentum=0.9)
+    dx, dy = dlcore.tensor(x_np, device="cuda"), dlcore.tensor(y_np, device="cuda")
+    tm = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                             torch.nn.Linear(128, 10)).cuda()
+    topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
+    tx, ty = torch.from_numpy(x_np).cuda(), torch.from_numpy(y_np).cuda()
+
+    def dstep():
+        loss = dnn.functional.cross_entropy(dm(dx), dy)
+        dopt.zero_grad()
+        loss.backward()
+        dopt.step()
+
+    def tstep():
+        loss = torch.nn.functional.cross_entropy(tm(tx), ty)
+        topt.zero_grad()
+        loss.backward()
+        topt.step()
+
+    ms_d, ms_t = median_ms(dstep, reps), median_ms(tstep, reps)
+    lines += ["", "| training step | dlcore ms | torch ms | dlcore / torch time |", "|---|---:|---:|---:|",
+              f"| MLP 784-256-128-10, batch 512, SGD momentum | {ms_d:.3f} | {ms_t:.3f} | {ms_d / ms_t:.2f} |"]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=64 * 2**20, help="elements per tensor (default 64M)")
@@ -124,6 +157,7 @@ def main():
                      f"{nbytes / ms_d / 1e6:.0f} | {nbytes / ms_t / 1e6:.0f} |")
     if args.gemm:
         failed |= gemm_rows(args.gemm, args.reps, lines)
+    mlp_row(args.reps, lines)
     lines.append("")
     lines.append(f"dlcore allocator: {dlcore.cuda.memory_stats()}")
     table = "\n".join(lines)
