@@ -22,7 +22,7 @@ namespace dlcore {
 namespace cuda {
 namespace {
 
-constexpr int kTileM = 128, kTileN = 128, kTileK = 8, kThreads = 256, kPerThread = 8;
+constexpr int kTileM = 128, kTileN = 128, kTileK = 8, kThreads = 256, kPerThread = 8, kPad = 4;
 static_assert(kTileM == 16 * kPerThread && kTileN == 16 * kPerThread, "16 x 16 threads of 8 x 8 outputs");
 constexpr int kLoads = kTileM * kTileK / kThreads;  // elements of each tile one thread copies
 static_assert(kTileN * kTileK / kThreads == kLoads, "A and B tiles of equal size");
@@ -47,8 +47,10 @@ template <typename T, typename Acc, bool ARowMajor, bool BRowMajor>
 __global__ void __launch_bounds__(kThreads)
     gemm_kernel_simt(int64_t batch, int64_t m, int64_t n, int64_t k, Acc alpha, Acc beta, Operand a, Operand b,
                      T* __restrict__ c, int64_t c_batch, int64_t c_row, int64_t c_col) {
-  __shared__ Acc As[2][kTileK][kTileM];
-  __shared__ Acc Bs[2][kTileK][kTileN];
+  // Rows padded by kPad: the threads storing one k column of a row-major A tile (or a
+  // column-major B tile) then hit distinct banks.
+  __shared__ Acc As[2][kTileK][kTileM + kPad];
+  __shared__ Acc Bs[2][kTileK][kTileN + kPad];
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTileM, n0 = static_cast<int64_t>(blockIdx.x) * kTileN;
   const int64_t tiles = (k + kTileK - 1) / kTileK;

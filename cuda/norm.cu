@@ -1,0 +1,209 @@
+// CUDA normalisation kernels (Note [Norm layouts] in ops/norm.h; CPU reference: cpu/norm.cpp).
+// So far layer_norm, forward and backward, for float32 and float64; the batch/group/local
+// response norm slots have no CUDA kernel yet (calling them raises "<slot> has no CUDA kernel").
+//
+// Note [CUDA layer norm]
+// Forward: one block per row; the mean, then the sum of squared deviations from it (two
+// passes over the row, which stays in L1/L2: no cancellation for rows far from zero), then
+// y = (x - mean) * rstd * w + b. Backward, per row (Note [Layer norm backward]):
+//   grad_x = (rstd * w) * g + c1 * (x - mean) + c0,  c1 = -rstd^3 sum(g w (x - mean)) / D,
+//   c0 = -rstd sum(g w) / D,
+// one block per row with the two sums reduced across the block. grad_weight = sum over rows of
+// g * xhat and grad_bias = sum of g are column sums: blocks of 32 columns x 8 row groups write
+// per-chunk partial sums (chunks of kRowsPerChunk rows) that a second kernel adds in chunk
+// order, so results do not depend on scheduling.
+#include "loops.cuh"
+#include "ops/norm.h"
+
+namespace dlcore {
+namespace cuda {
+namespace {
+
+constexpr int kRowThreads = 256;
+constexpr int64_t kRowsPerChunk = 64;
+
+__device__ __forceinline__ float rsqrt_(float v) { return ::rsqrtf(v); }
+__device__ __forceinline__ double rsqrt_(double v) { return ::rsqrt(v); }
+
+// Block-wide sum of v (every thread gets it); starts with a barrier so calls may share scratch.
+template <typename A>
+__device__ A block_sum(A v, A* scratch) {
+  for (int s = 16; s > 0; s /= 2) v += __shfl_xor_sync(0xffffffffu, v, s);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : A(0);
+  for (int s = 16; s > 0; s /= 2) v += __shfl_xor_sync(0xffffffffu, v, s);
+  return v;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kRowThreads)
+    ln_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t D, double eps) {
+  using A = acc_t<T>;
+  __shared__ A scratch[32];
+  const int64_t r = blockIdx.x;
+  const T* xr = x + r * D;
+  T* yr = y + r * D;
+  A s = 0;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += static_cast<A>(xr[i]);
+  const A m = block_sum(s, scratch) / static_cast<A>(D);
+  A q = 0;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    const A d = static_cast<A>(xr[i]) - m;
+    q += d * d;
+  }
+  const A rs = rsqrt_(block_sum(q, scratch) / static_cast<A>(D) + static_cast<A>(eps));
+  if (threadIdx.x == 0) {
+    mean[r] = static_cast<T>(m);
+    rstd[r] = static_cast<T>(rs);
+  }
+  const T a = static_cast<T>(rs), mt = static_cast<T>(m);
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    T v = (xr[i] - mt) * a;
+    if (w) v = v * w[i];
+    if (b) v = v + b[i];
+    yr[i] = v;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kRowThreads)
+    ln_backward_x(T* gx, const T* g, const T* x, const T* mean, const T* rstd, const T* w, int64_t D) {
+  using A = acc_t<T>;
+  __shared__ A scratch[32];
+  const int64_t r = blockIdx.x;
+  const T* gr = g + r * D;
+  const T* xr = x + r * D;
+  const T m = mean[r], rs = rstd[r];
+  A sa = 0, sb = 0;  // sum(g w), sum(g w (x - mean))
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    const A gh = static_cast<A>(gr[i]) * (w ? static_cast<A>(w[i]) : A(1));
+    sa += gh;
+    sb += gh * static_cast<A>(xr[i] - m);
+  }
+  sa = block_sum(sa, scratch);
+  sb = block_sum(sb, scratch);
+  const A ars = static_cast<A>(rs);
+  const T c1 = static_cast<T>(-ars * ars * ars * sb / static_cast<A>(D));
+  const T c0 = static_cast<T>(-ars * sa / static_cast<A>(D));
+  T* out = gx + r * D;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+    out[i] = (rs * (w ? w[i] : T(1))) * gr[i] + c1 * (xr[i] - m) + c0;
+}
+
+// partial[(chunk, 0 or 1, i)] = sum over the chunk's rows of g * xhat (0) and g (1) in column i.
+// Block (32 columns) x (8 row groups); the 8 partial sums of a column are added in order.
+template <typename T>
+__global__ void ln_backward_wb_partial(acc_t<T>* partial, const T* g, const T* x, const T* mean, const T* rstd,
+                                       int64_t M, int64_t D) {
+  using A = acc_t<T>;
+  __shared__ A sw[8][33], sb[8][33];
+  const int64_t i = blockIdx.x * int64_t(32) + threadIdx.x;
+  const int64_t chunk = blockIdx.y, r0 = chunk * kRowsPerChunk, r1 = r0 + kRowsPerChunk < M ? r0 + kRowsPerChunk : M;
+  A aw = 0, ab = 0;
+  if (i < D)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += blockDim.y) {
+      const A gv = static_cast<A>(g[r * D + i]);
+      aw += gv * (static_cast<A>(x[r * D + i]) - static_cast<A>(mean[r])) * static_cast<A>(rstd[r]);
+      ab += gv;
+    }
+  sw[threadIdx.y][threadIdx.x] = aw;
+  sb[threadIdx.y][threadIdx.x] = ab;
+  __syncthreads();
+  if (threadIdx.y == 0 && i < D) {
+    A tw = 0, tb = 0;
+    for (int k = 0; k < 8; ++k) tw += sw[k][threadIdx.x], tb += sb[k][threadIdx.x];
+    partial[(chunk * 2) * D + i] = tw;
+    partial[(chunk * 2 + 1) * D + i] = tb;
+  }
+}
+
+template <typename T>
+__global__ void ln_backward_wb_finish(T* gw, T* gb, const acc_t<T>* partial, int64_t chunks, int64_t D) {
+  using A = acc_t<T>;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < D; i += int64_t(gridDim.x) * blockDim.x) {
+    A tw = 0, tb = 0;
+    for (int64_t c = 0; c < chunks; ++c) tw += partial[(c * 2) * D + i], tb += partial[(c * 2 + 1) * D + i];
+    if (gw) gw[i] = static_cast<T>(tw);
+    if (gb) gb[i] = static_cast<T>(tb);
+  }
+}
+
+template <typename T>
+T* mut_or_null(const Tensor& t) {
+  return t ? t->data<T>() : nullptr;
+}
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t ? t->data<T>() : nullptr;
+}
+
+unsigned rows_grid(int64_t M, const char* op) {
+  if (M > 0x7fffffff) throw ValueError(str_cat(op, ": ", M, " rows is too many for one launch"));
+  return static_cast<unsigned>(M);
+}
+
+template <typename T>
+void ln_forward_typed(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                      const Tensor& b, double eps) {
+  const int64_t M = mean->numel(), D = M ? x->numel() / M : 0;
+  if (M == 0 || D == 0) return;
+  ln_forward<T><<<rows_grid(M, "layer_norm"), kRowThreads>>>(y->data<T>(), mean->data<T>(), rstd->data<T>(),
+                                                              x->data<T>(), ptr_or_null<T>(w), ptr_or_null<T>(b), D, eps);
+  DL_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T>
+void ln_backward_typed(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g, const Tensor& x,
+                       const Tensor& mean, const Tensor& rstd, const Tensor& w) {
+  using A = acc_t<T>;
+  const int64_t M = mean->numel(), D = M ? x->numel() / M : 0;
+  if (D == 0) return;
+  if (M == 0) {  // empty sums
+    if (gw) DL_CUDA_CHECK(cudaMemsetAsync(gw->raw_data(), 0, D * sizeof(T), 0));
+    if (gb) DL_CUDA_CHECK(cudaMemsetAsync(gb->raw_data(), 0, D * sizeof(T), 0));
+    return;
+  }
+  if (gx) {
+    ln_backward_x<T><<<rows_grid(M, "layer_norm_backward"), kRowThreads>>>(
+        gx->data<T>(), g->data<T>(), x->data<T>(), mean->data<T>(), rstd->data<T>(), ptr_or_null<T>(w), D);
+    DL_CUDA_LAUNCH_CHECK();
+  }
+  if (!gw && !gb) return;
+  const int64_t chunks = ceil_div(M, kRowsPerChunk);
+  if (chunks > 65535) throw ValueError(str_cat("layer_norm_backward: ", M, " rows is too many for one launch"));
+  Tensor partial = empty({chunks, 2, D}, std::is_same_v<A, double> ? DType::Float64 : DType::Float32, x->device());
+  A* pp = static_cast<A*>(partial->raw_data());
+  const dim3 grid(static_cast<unsigned>(ceil_div(D, 32)), static_cast<unsigned>(chunks)), block(32, 8);
+  ln_backward_wb_partial<T><<<grid, block>>>(pp, g->data<T>(), x->data<T>(), mean->data<T>(), rstd->data<T>(), M, D);
+  DL_CUDA_LAUNCH_CHECK();
+  const unsigned fgrid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(D, 256), 65535)));
+  ln_backward_wb_finish<T><<<fgrid, 256>>>(mut_or_null<T>(gw), mut_or_null<T>(gb), pp, chunks, D);
+  DL_CUDA_LAUNCH_CHECK();
+}
+
+void ln_forward_cuda(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                     const Tensor& b, double eps) {
+  DeviceGuard guard(x->device().index);
+  if (x->dtype() == DType::Float32) return ln_forward_typed<float>(y, mean, rstd, x, w, b, eps);
+  if (x->dtype() == DType::Float64) return ln_forward_typed<double>(y, mean, rstd, x, w, b, eps);
+  throw TypeError(str_cat("layer_norm: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+}
+
+void ln_backward_cuda(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g, const Tensor& x,
+                      const Tensor& mean, const Tensor& rstd, const Tensor& w) {
+  DeviceGuard guard(x->device().index);
+  if (x->dtype() == DType::Float32) return ln_backward_typed<float>(gx, gw, gb, g, x, mean, rstd, w);
+  if (x->dtype() == DType::Float64) return ln_backward_typed<double>(gx, gw, gb, g, x, mean, rstd, w);
+  throw TypeError(str_cat("layer_norm_backward: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+}
+
+}  // namespace
+}  // namespace cuda
+
+DL_REGISTER_KERNEL(layer_norm_kernel, CUDA, cuda::ln_forward_cuda);
+DL_REGISTER_KERNEL(layer_norm_backward_kernel, CUDA, cuda::ln_backward_cuda);
+
+}  // namespace dlcore
