@@ -1,0 +1,250 @@
+// CUDA indexing kernels over restrided operands (Note [Restrided operands] in ops/index.h; CPU
+// reference: cpu/index.cpp): gather, scatter (= or +=), the element offsets of advanced
+// indexing, and the range of an index tensor. nonzero has no CUDA kernel yet.
+//
+// Note [CUDA index kernels]
+// The operands come as an ElementwiseIter over the iteration shape; each thread turns its
+// linear index into per-operand byte offsets (StridedArgs in loops.cuh) and reads or writes
+// the indexed element at index * d.stride from there. Accumulating scatters use atomicAdd, so
+// duplicate positions add up in no fixed order (float sums may differ in the last bits from
+// run to run; bool accumulation is an idempotent store of true). Index values are checked on
+// the device: the first bad value a thread meets is recorded in a device flag (first writer
+// wins) that the host reads after the launch (a synchronisation) to raise IndexError, as the
+// CPU does; nothing is written for a bad element.
+#include <climits>
+
+#include "loops.cuh"
+#include "ops/index.h"
+
+namespace dlcore {
+namespace cuda {
+namespace {
+
+struct BadFlag {
+  unsigned long long* hit;  // [0]: 0 or 1; [1]: the value; [2]: which index tensor
+};
+
+// The checked (and wrapped) index, or -1 after recording a bad one (d.size < 0: raw offsets).
+__device__ __forceinline__ int64_t checked(int64_t k, int64_t size, bool wrap, BadFlag bad, int which) {
+  if (size < 0) return k;
+  const int64_t orig = k;
+  if (k < 0 && wrap) k += size;
+  if (k < 0 || k >= size) {
+    if (atomicCAS(bad.hit, 0ull, 1ull) == 0ull) {
+      bad.hit[1] = static_cast<unsigned long long>(orig);
+      bad.hit[2] = static_cast<unsigned long long>(which);
+    }
+    return -1;
+  }
+  return k;
+}
+
+// The device flag, zeroed; read back by raise().
+struct DeviceFlag {
+  Tensor storage;
+  explicit DeviceFlag(int dev) : storage(empty({3}, DType::Int64, Device{DeviceType::CUDA, dev})) {
+    DL_CUDA_CHECK(cudaMemsetAsync(storage->raw_data(), 0, 3 * sizeof(int64_t), 0));
+  }
+  BadFlag flag() const { return {static_cast<unsigned long long*>(storage->raw_data())}; }
+  // Raises IndexError for the recorded bad value (synchronises); `dims` gives the message.
+  void raise(const std::vector<IndexDim>& dims) const {
+    int64_t h[3] = {0, 0, 0};
+    DL_CUDA_CHECK(cudaMemcpy(h, storage->raw_data(), sizeof(h), cudaMemcpyDeviceToHost));
+    if (h[0] == 0) return;
+    const IndexDim& d = dims[static_cast<size_t>(h[2])];
+    throw IndexError(str_cat(d.op, ": index ", h[1], " is out of bounds for dimension ", d.dim, " with size ", d.size));
+  }
+};
+
+template <int NT>
+StridedArgs<NT> strided_args(const ElementwiseIter& it) {
+  StridedArgs<NT> sa{};
+  sa.ndim = it.ndim();
+  sa.numel = it.numel;
+  sa.index32 = it.numel <= INT32_MAX;
+  for (int d = 0; d < sa.ndim; ++d) sa.sizes[d] = it.shape[d];
+  for (int t = 0; t < NT; ++t) {
+    sa.data[t] = it.data[t];
+    for (int d = 0; d < sa.ndim; ++d) sa.strides[t][d] = it.strides[t][d];
+  }
+  return sa;
+}
+
+unsigned grid_of(int64_t numel) { return static_cast<unsigned>(std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(numel, kBlock)))); }
+
+// out, src (restrided), index: out[i] = src[i + index[i] * stride].
+template <typename T>
+__global__ void gather_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, BadFlag bad) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[3];
+    a.offsets(i, off);
+    const int64_t k = checked(*reinterpret_cast<const int64_t*>(a.data[2] + off[2]), size, wrap, bad, 0);
+    if (k < 0 && size >= 0) continue;
+    *reinterpret_cast<T*>(a.data[0] + off[0]) = *reinterpret_cast<const T*>(a.data[1] + off[1] + k * step);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void add_to(T* o, T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (v) *o = true;
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(o), static_cast<unsigned long long>(v));
+  } else {
+    atomicAdd(o, v);  // float, double, int, __half, __nv_bfloat16
+  }
+}
+
+// dst (restrided), index, src: dst[i + index[i] * stride] (+)= src[i].
+template <typename T, bool kAccumulate>
+__global__ void scatter_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, BadFlag bad) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[3];
+    a.offsets(i, off);
+    const int64_t k = checked(*reinterpret_cast<const int64_t*>(a.data[1] + off[1]), size, wrap, bad, 0);
+    if (k < 0 && size >= 0) continue;
+    T* o = reinterpret_cast<T*>(a.data[0] + off[0] + k * step);
+    const T v = *reinterpret_cast<const T*>(a.data[2] + off[2]);
+    if (kAccumulate) add_to(o, v);
+    else *o = v;
+  }
+}
+
+// The device storage type of each dtype.
+template <typename F>
+void dispatch_storage(DType dt, const char* op, F f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    case DType::Float16: return f(__half{});
+    case DType::BFloat16: return f(__nv_bfloat16{});
+    case DType::Int32: return f(int32_t{});
+    case DType::Int64: return f(int64_t{});
+    case DType::Bool: return f(bool{});
+    default: break;
+  }
+  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
+}
+
+void index_gather_cuda(const Tensor& out, const Tensor& src, const Tensor& index, const IndexDim& d) {
+  ElementwiseIter it(out, {src, index});
+  if (it.numel == 0) return;
+  const int dev = out->device().index;
+  DeviceGuard guard(dev);
+  const DeviceFlag flag(dev);
+  dispatch_storage(out->dtype(), d.op, [&](auto zero) {
+    using T = decltype(zero);
+    gather_kernel<T><<<grid_of(it.numel), kBlock>>>(strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
+                                                    flag.flag());
+  });
+  DL_CUDA_LAUNCH_CHECK();
+  if (d.size >= 0) flag.raise({d});
+}
+
+void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& src, const IndexDim& d,
+                        bool accumulate) {
+  ElementwiseIter it(dst, {index, src});
+  if (it.numel == 0) return;
+  const int dev = dst->device().index;
+  DeviceGuard guard(dev);
+  const DeviceFlag flag(dev);
+  dispatch_storage(dst->dtype(), d.op, [&](auto zero) {
+    using T = decltype(zero);
+    const StridedArgs<3> a = strided_args<3>(it);
+    const int64_t step = d.stride * int64_t(sizeof(T));
+    if (accumulate) scatter_kernel<T, true><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
+    else scatter_kernel<T, false><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
+  });
+  DL_CUDA_LAUNCH_CHECK();
+  if (d.size >= 0) flag.raise({d});
+}
+
+constexpr int kMaxIndices = 7;
+struct IndexDims {
+  int64_t size[kMaxIndices], stride[kMaxIndices];
+  bool wrap[kMaxIndices];
+};
+
+// offsets[b] = sum_j checked(indices[j][b]) * stride[j].
+template <int NT>
+__global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, BadFlag bad) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[NT];
+    a.offsets(i, off);
+    int64_t total = 0;
+#pragma unroll
+    for (int j = 0; j < NT - 1; ++j) {
+      const int64_t v = checked(*reinterpret_cast<const int64_t*>(a.data[j + 1] + off[j + 1]), dims.size[j],
+                                dims.wrap[j], bad, j);
+      total += v * dims.stride[j];
+    }
+    *reinterpret_cast<int64_t*>(a.data[0] + off[0]) = total;
+  }
+}
+
+template <int NT>
+void launch_offsets(const ElementwiseIter& it, const IndexDims& dims, BadFlag bad) {
+  offsets_kernel<NT><<<grid_of(it.numel), kBlock>>>(strided_args<NT>(it), dims, bad);
+}
+
+void index_offsets_cuda(const Tensor& offsets, const std::vector<Tensor>& indices, const std::vector<IndexDim>& dims) {
+  const int k = static_cast<int>(indices.size());
+  DL_CHECK(k >= 1 && k <= kMaxIndices, ValueError, "index: ", k, " index tensors (at most ", kMaxIndices,
+           " on CUDA)");
+  ElementwiseIter it(offsets, indices);
+  if (it.numel == 0) return;
+  const int dev = offsets->device().index;
+  DeviceGuard guard(dev);
+  const DeviceFlag flag(dev);
+  IndexDims dd{};
+  for (int j = 0; j < k; ++j) dd.size[j] = dims[j].size, dd.stride[j] = dims[j].stride, dd.wrap[j] = dims[j].wrap;
+  switch (k) {
+    case 1: launch_offsets<2>(it, dd, flag.flag()); break;
+    case 2: launch_offsets<3>(it, dd, flag.flag()); break;
+    case 3: launch_offsets<4>(it, dd, flag.flag()); break;
+    case 4: launch_offsets<5>(it, dd, flag.flag()); break;
+    case 5: launch_offsets<6>(it, dd, flag.flag()); break;
+    case 6: launch_offsets<7>(it, dd, flag.flag()); break;
+    default: launch_offsets<8>(it, dd, flag.flag()); break;
+  }
+  DL_CUDA_LAUNCH_CHECK();
+  flag.raise(dims);
+}
+
+// lohi[0] = min, lohi[1] = max of n int64 values (lohi preset to INT64_MAX, INT64_MIN).
+__global__ void range_kernel(const int64_t* x, int64_t n, long long* lohi) {
+  long long lo = LLONG_MAX, hi = LLONG_MIN;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  atomicMin(lohi, lo);
+  atomicMax(lohi + 1, hi);
+}
+
+void index_range_cuda(const Tensor& index, int64_t* lo, int64_t* hi) {
+  const int64_t n = index->numel();
+  DL_CHECK(n > 0, ValueError, "index_range: empty index");
+  const int dev = index->device().index;
+  DeviceGuard guard(dev);
+  Tensor lohi = empty({2}, DType::Int64, index->device());
+  const long long init[2] = {LLONG_MAX, LLONG_MIN};
+  DL_CUDA_CHECK(cudaMemcpy(lohi->raw_data(), init, sizeof(init), cudaMemcpyHostToDevice));
+  range_kernel<<<std::min<unsigned>(grid_of(n), 1024u), kBlock>>>(index->data<int64_t>(), n,
+                                                                  static_cast<long long*>(lohi->raw_data()));
+  DL_CUDA_LAUNCH_CHECK();
+  long long h[2];
+  DL_CUDA_CHECK(cudaMemcpy(h, lohi->raw_data(), sizeof(h), cudaMemcpyDeviceToHost));
+  *lo = h[0];
+  *hi = h[1];
+}
+
+}  // namespace
+}  // namespace cuda
+
+DL_REGISTER_KERNEL(index_gather_kernel, CUDA, cuda::index_gather_cuda);
+DL_REGISTER_KERNEL(index_scatter_kernel, CUDA, cuda::index_scatter_cuda);
+DL_REGISTER_KERNEL(index_offsets_kernel, CUDA, cuda::index_offsets_cuda);
+DL_REGISTER_KERNEL(index_range_kernel, CUDA, cuda::index_range_cuda);
+
+}  // namespace dlcore
