@@ -56,20 +56,6 @@ struct DeviceFlag {
   }
 };
 
-template <int NT>
-StridedArgs<NT> strided_args(const ElementwiseIter& it) {
-  StridedArgs<NT> sa{};
-  sa.ndim = it.ndim();
-  sa.numel = it.numel;
-  sa.index32 = it.numel <= INT32_MAX;
-  for (int d = 0; d < sa.ndim; ++d) sa.sizes[d] = it.shape[d];
-  for (int t = 0; t < NT; ++t) {
-    sa.data[t] = it.data[t];
-    for (int d = 0; d < sa.ndim; ++d) sa.strides[t][d] = it.strides[t][d];
-  }
-  return sa;
-}
-
 unsigned grid_of(int64_t numel) { return static_cast<unsigned>(std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(numel, kBlock)))); }
 
 // out, src (restrided), index: out[i] = src[i + index[i] * stride].
@@ -134,7 +120,7 @@ void index_gather_cuda(const Tensor& out, const Tensor& src, const Tensor& index
   const DeviceFlag flag(dev);
   dispatch_storage(out->dtype(), d.op, [&](auto zero) {
     using T = decltype(zero);
-    gather_kernel<T><<<grid_of(it.numel), kBlock>>>(strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
+    gather_kernel<T><<<grid_of(it.numel), kBlock>>>(make_strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
                                                     flag.flag());
   });
   DL_CUDA_LAUNCH_CHECK();
@@ -150,7 +136,7 @@ void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& sr
   const DeviceFlag flag(dev);
   dispatch_storage(dst->dtype(), d.op, [&](auto zero) {
     using T = decltype(zero);
-    const StridedArgs<3> a = strided_args<3>(it);
+    const StridedArgs<3> a = make_strided_args<3>(it);
     const int64_t step = d.stride * int64_t(sizeof(T));
     if (accumulate) scatter_kernel<T, true><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
     else scatter_kernel<T, false><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
@@ -184,7 +170,7 @@ __global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, BadFlag bad) {
 
 template <int NT>
 void launch_offsets(const ElementwiseIter& it, const IndexDims& dims, BadFlag bad) {
-  offsets_kernel<NT><<<grid_of(it.numel), kBlock>>>(strided_args<NT>(it), dims, bad);
+  offsets_kernel<NT><<<grid_of(it.numel), kBlock>>>(make_strided_args<NT>(it), dims, bad);
 }
 
 void index_offsets_cuda(const Tensor& offsets, const std::vector<Tensor>& indices, const std::vector<IndexDim>& dims) {

@@ -210,6 +210,21 @@ __global__ void strided_kernel(StridedArgs<num_operands<A, B, C>()> args, F f) {
   }
 }
 
+// The kernel parameters of an iteration over NT operands (also used by cuda/index.cu).
+template <int NT>
+StridedArgs<NT> make_strided_args(const ElementwiseIter& it) {
+  StridedArgs<NT> sa{};
+  sa.ndim = it.ndim();
+  sa.numel = it.numel;
+  sa.index32 = it.numel <= INT32_MAX;
+  for (int d = 0; d < sa.ndim; ++d) sa.sizes[d] = it.shape[d];
+  for (int t = 0; t < NT; ++t) {
+    sa.data[t] = it.data[t];
+    for (int d = 0; d < sa.ndim; ++d) sa.strides[t][d] = it.strides[t][d];
+  }
+  return sa;
+}
+
 // ---- launcher -----------------------------------------------------------------------------
 template <typename T>
 constexpr int64_t operand_size() {
@@ -246,15 +261,7 @@ void launch_elementwise(const ElementwiseIter& it, int device, const F& f) {
   }
 
   // Version 2: general strides.
-  StridedArgs<NT> sa{};
-  sa.ndim = it.ndim();
-  sa.numel = it.numel;
-  sa.index32 = it.numel <= INT32_MAX;
-  for (int d = 0; d < sa.ndim; ++d) sa.sizes[d] = it.shape[d];
-  for (int t = 0; t < NT; ++t) {
-    sa.data[t] = it.data[t];
-    for (int d = 0; d < sa.ndim; ++d) sa.strides[t][d] = it.strides[t][d];
-  }
+  const StridedArgs<NT> sa = make_strided_args<NT>(it);
   const int64_t grid = std::min(kMaxGrid, ceil_div(it.numel, kBlock));
   strided_kernel<Out, A, B, C><<<static_cast<unsigned>(grid), kBlock>>>(sa, f);
   DL_CUDA_LAUNCH_CHECK();

@@ -16,6 +16,7 @@
 // after the launch, raising IndexError with the value, as the CPU does.
 #include <limits>
 
+#include "block.cuh"
 #include "loops.cuh"
 #include "ops/loss.h"
 
@@ -24,34 +25,6 @@ namespace cuda {
 namespace {
 
 constexpr int kRowThreads = 256;
-
-__device__ __forceinline__ float exp_(float v) { return ::expf(v); }
-__device__ __forceinline__ double exp_(double v) { return ::exp(v); }
-__device__ __forceinline__ float log_(float v) { return ::logf(v); }
-__device__ __forceinline__ double log_(double v) { return ::log(v); }
-
-// The block-wide combination of each thread's v (every thread gets the result); `scratch`
-// holds one value per warp, `identity` fills the lanes past the last warp. Starts with a
-// barrier, so consecutive calls may share scratch. blockDim.x is a multiple of 32.
-template <typename T, typename Op>
-__device__ T block_reduce(T v, Op op, T identity, T* scratch) {
-  for (int s = 16; s > 0; s /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, s));
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : identity;
-  for (int s = 16; s > 0; s /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, s));
-  return v;
-}
-struct MaxOp {
-  template <typename T>
-  __device__ T operator()(T a, T b) const { return (b > a || b != b) && a == a ? b : a; }  // NaN wins
-};
-struct SumOp {
-  template <typename T>
-  __device__ T operator()(T a, T b) const { return a + b; }
-};
 
 struct Targets {
   const int64_t* index;  // (M,) or null

@@ -12,6 +12,7 @@
 // g * xhat and grad_bias = sum of g are column sums: blocks of 32 columns x 8 row groups write
 // per-chunk partial sums (chunks of kRowsPerChunk rows) that a second kernel adds in chunk
 // order, so results do not depend on scheduling.
+#include "block.cuh"
 #include "loops.cuh"
 #include "ops/norm.h"
 
@@ -21,22 +22,6 @@ namespace {
 
 constexpr int kRowThreads = 256;
 constexpr int64_t kRowsPerChunk = 64;
-
-__device__ __forceinline__ float rsqrt_(float v) { return ::rsqrtf(v); }
-__device__ __forceinline__ double rsqrt_(double v) { return ::rsqrt(v); }
-
-// Block-wide sum of v (every thread gets it); starts with a barrier so calls may share scratch.
-template <typename A>
-__device__ A block_sum(A v, A* scratch) {
-  for (int s = 16; s > 0; s /= 2) v += __shfl_xor_sync(0xffffffffu, v, s);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : A(0);
-  for (int s = 16; s > 0; s /= 2) v += __shfl_xor_sync(0xffffffffu, v, s);
-  return v;
-}
 
 template <typename T>
 __global__ void __launch_bounds__(kRowThreads)
@@ -48,13 +33,13 @@ __global__ void __launch_bounds__(kRowThreads)
   T* yr = y + r * D;
   A s = 0;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += static_cast<A>(xr[i]);
-  const A m = block_sum(s, scratch) / static_cast<A>(D);
+  const A m = block_reduce(s, SumOp{}, A(0), scratch) / static_cast<A>(D);
   A q = 0;
   for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
     const A d = static_cast<A>(xr[i]) - m;
     q += d * d;
   }
-  const A rs = rsqrt_(block_sum(q, scratch) / static_cast<A>(D) + static_cast<A>(eps));
+  const A rs = rsqrt_(block_reduce(q, SumOp{}, A(0), scratch) / static_cast<A>(D) + static_cast<A>(eps));
   if (threadIdx.x == 0) {
     mean[r] = static_cast<T>(m);
     rstd[r] = static_cast<T>(rs);
@@ -83,8 +68,8 @@ __global__ void __launch_bounds__(kRowThreads)
     sa += gh;
     sb += gh * static_cast<A>(xr[i] - m);
   }
-  sa = block_sum(sa, scratch);
-  sb = block_sum(sb, scratch);
+  sa = block_reduce(sa, SumOp{}, A(0), scratch);
+  sb = block_reduce(sb, SumOp{}, A(0), scratch);
   const A ars = static_cast<A>(rs);
   const T c1 = static_cast<T>(-ars * ars * ars * sb / static_cast<A>(D));
   const T c0 = static_cast<T>(-ars * sa / static_cast<A>(D));

@@ -4,11 +4,12 @@
 //
 // Note [CUDA softmax]
 // Rows (inner == 1, the last dim): one block per row; the threads stride along it for the
-// max, then the sum of exp(x - max) (block reductions as in cuda/loss.cu), then write. Other
+// max, then the sum of exp(x - max) (block reductions, cuda/block.cuh), then write. Other
 // dims (inner > 1): one thread per (outer, inner) column walking `red` with stride inner, so
 // that a warp's loads are consecutive along inner; three passes over the column (max, sum,
 // write). The backward is the same two shapes with the row sum of grad_y * y (softmax) or of
 // grad_y (log-softmax).
+#include "block.cuh"
 #include "loops.cuh"
 #include "ops/softmax.h"
 
@@ -18,36 +19,6 @@ namespace {
 
 constexpr int kSoftmaxThreads = 256;
 
-__device__ __forceinline__ float exp_(float v) { return ::expf(v); }
-__device__ __forceinline__ double exp_(double v) { return ::exp(v); }
-__device__ __forceinline__ float log_(float v) { return ::logf(v); }
-__device__ __forceinline__ double log_(double v) { return ::log(v); }
-
-template <typename A>
-__device__ __forceinline__ A max_nan(A a, A b) {
-  return (b > a || b != b) && a == a ? b : a;  // NaN wins
-}
-
-// Block-wide max (kMax) or sum of v; every thread gets the result. Starts with a barrier, so
-// consecutive calls may share scratch (one value per warp).
-template <bool kMax, typename A>
-__device__ A block_combine(A v, A* scratch) {
-  for (int s = 16; s > 0; s /= 2) {
-    const A o = __shfl_xor_sync(0xffffffffu, v, s);
-    v = kMax ? max_nan(v, o) : v + o;
-  }
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : (kMax ? A(-INFINITY) : A(0));
-  for (int s = 16; s > 0; s /= 2) {
-    const A o = __shfl_xor_sync(0xffffffffu, v, s);
-    v = kMax ? max_nan(v, o) : v + o;
-  }
-  return v;
-}
-
 template <typename T, bool kLog>
 __global__ void __launch_bounds__(kSoftmaxThreads) softmax_rows(T* y, const T* x, int64_t red) {
   using A = acc_t<T>;
@@ -55,11 +26,11 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_rows(T* y, const T* x
   const T* xr = x + blockIdx.x * red;
   T* yr = y + blockIdx.x * red;
   A m = -INFINITY;
-  for (int64_t r = threadIdx.x; r < red; r += blockDim.x) m = max_nan(m, cast<A>(xr[r]));
-  m = block_combine<true>(m, scratch);
+  for (int64_t r = threadIdx.x; r < red; r += blockDim.x) m = MaxOp{}(m, cast<A>(xr[r]));
+  m = block_reduce(m, MaxOp{}, A(-INFINITY), scratch);
   A s = 0;
   for (int64_t r = threadIdx.x; r < red; r += blockDim.x) s += exp_(cast<A>(xr[r]) - m);
-  s = block_combine<false>(s, scratch);
+  s = block_reduce(s, SumOp{}, A(0), scratch);
   if (kLog) {
     const A ls = log_(s);
     for (int64_t r = threadIdx.x; r < red; r += blockDim.x) yr[r] = cast<T>(cast<A>(xr[r]) - m - ls);
@@ -76,7 +47,7 @@ __global__ void softmax_cols(T* y, const T* x, int64_t outer, int64_t red, int64
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < cols; q += int64_t(gridDim.x) * blockDim.x) {
     const int64_t base = q / inner * red * inner + q % inner;
     A m = -INFINITY;
-    for (int64_t r = 0; r < red; ++r) m = max_nan(m, cast<A>(x[base + r * inner]));
+    for (int64_t r = 0; r < red; ++r) m = MaxOp{}(m, cast<A>(x[base + r * inner]));
     A s = 0;
     for (int64_t r = 0; r < red; ++r) s += exp_(cast<A>(x[base + r * inner]) - m);
     const A ls = log_(s), inv = A(1) / s;
@@ -96,7 +67,7 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_bwd_rows(T* gx, const
   A s = 0;
   for (int64_t r = threadIdx.x; r < red; r += blockDim.x)
     s += kLog ? cast<A>(gy[off + r]) : cast<A>(gy[off + r]) * cast<A>(y[off + r]);
-  s = block_combine<false>(s, scratch);
+  s = block_reduce(s, SumOp{}, A(0), scratch);
   for (int64_t r = threadIdx.x; r < red; r += blockDim.x) {
     const A g = cast<A>(gy[off + r]), v = cast<A>(y[off + r]);
     gx[off + r] = cast<T>(kLog ? g - exp_(v) * s : v * (g - s));
