@@ -1,6 +1,14 @@
 // CUDA normalisation kernels (Note [Norm layouts] in ops/norm.h; CPU reference: cpu/norm.cpp).
-// So far layer_norm, forward and backward, for float32 and float64; the batch/group/local
-// response norm slots have no CUDA kernel yet (calling them raises "<slot> has no CUDA kernel").
+// So far batch_norm (statistics, normalise, backward) and layer_norm, forward and backward, for
+// float32 and float64; the group and local response norm slots have no CUDA kernel yet (calling
+// them raises "<slot> has no CUDA kernel").
+//
+// Note [CUDA batch norm]
+// x is (N, C, S). Statistics: one block per channel, the threads striding over its N * S
+// elements, the mean first and then the sum of squared deviations from it (two passes, as in
+// layer norm). Normalise: elementwise, y = (x - mean[c]) * (invstd[c] * w[c]) + b[c]. Backward
+// (Note [Batch norm backward] in cpu/norm.cpp): one block per channel reduces sum(g) and
+// sum(g (x - mean)), writes grad_weight and grad_bias, then grad_x for the channel.
 //
 // Note [CUDA layer norm]
 // Forward: one block per row; the mean, then the sum of squared deviations from it (two
@@ -116,6 +124,89 @@ __global__ void ln_backward_wb_finish(T* gw, T* gb, const acc_t<T>* partial, int
   }
 }
 
+// The element of channel c at position e of its N * S elements.
+__device__ __forceinline__ int64_t channel_at(int64_t e, int64_t c, int64_t C, int64_t S) {
+  return (e / S * C + c) * S + e % S;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kRowThreads) bn_stats(const T* x, T* mean, T* var, int64_t N, int64_t C, int64_t S) {
+  using A = acc_t<T>;
+  __shared__ A scratch[32];
+  const int64_t c = blockIdx.x, count = N * S;
+  A s = 0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) s += static_cast<A>(x[channel_at(e, c, C, S)]);
+  const A m = block_reduce(s, SumOp{}, A(0), scratch) / static_cast<A>(count);
+  A q = 0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const A d = static_cast<A>(x[channel_at(e, c, C, S)]) - m;
+    q += d * d;
+  }
+  q = block_reduce(q, SumOp{}, A(0), scratch);
+  if (threadIdx.x == 0) {
+    mean[c] = static_cast<T>(m);
+    var[c] = static_cast<T>(q / static_cast<A>(count));
+  }
+}
+
+template <typename T>
+__global__ void bn_apply(T* y, const T* x, const T* mean, const T* invstd, const T* w, const T* b, int64_t numel,
+                         int64_t C, int64_t S) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < numel; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = i / S % C;
+    const T a = invstd[c] * (w ? w[c] : T(1));
+    y[i] = (x[i] - mean[c]) * a + (b ? b[c] : T(0));
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kRowThreads)
+    bn_backward(bool training, T* gx, T* gw, T* gb, const T* g, const T* x, const T* mean, const T* invstd,
+                const T* w, int64_t N, int64_t C, int64_t S) {
+  using A = acc_t<T>;
+  __shared__ A scratch[32];
+  const int64_t c = blockIdx.x, count = N * S;
+  const T mc = mean[c];
+  A sg = 0, sgx = 0;
+  if (training || gw || gb) {
+    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+      const int64_t at = channel_at(e, c, C, S);
+      const A gv = static_cast<A>(g[at]);
+      sg += gv;
+      sgx += gv * (static_cast<A>(x[at]) - static_cast<A>(mc));
+    }
+    sg = block_reduce(sg, SumOp{}, A(0), scratch);
+    sgx = block_reduce(sgx, SumOp{}, A(0), scratch);
+  }
+  const A is = static_cast<A>(invstd[c]);
+  if (threadIdx.x == 0) {
+    if (gw) gw[c] = static_cast<T>(sgx * is);
+    if (gb) gb[c] = static_cast<T>(sg);
+  }
+  if (!gx) return;
+  const A kk = is * (w ? static_cast<A>(w[c]) : A(1));
+  const T k = static_cast<T>(kk);
+  const T c1 = training ? static_cast<T>(-kk * is * is * sgx / static_cast<A>(count)) : T(0);
+  const T c0 = training ? static_cast<T>(-kk * sg / static_cast<A>(count)) : T(0);
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = channel_at(e, c, C, S);
+    gx[at] = k * g[at] + c1 * (x[at] - mc) + c0;
+  }
+}
+
+struct NCS {
+  int64_t N, C, S;
+};
+NCS ncs_of(const Tensor& x) {
+  const int64_t N = x->size(0), C = x->size(1);
+  return {N, C, N * C > 0 ? x->numel() / (N * C) : 0};
+}
+
+unsigned channels_grid(int64_t C) {
+  if (C > 0x7fffffff) throw ValueError(str_cat("batch_norm: ", C, " channels is too many for one launch"));
+  return static_cast<unsigned>(C);
+}
+
 template <typename T>
 T* mut_or_null(const Tensor& t) {
   return t ? t->data<T>() : nullptr;
@@ -169,6 +260,54 @@ void ln_backward_typed(const Tensor& gx, const Tensor& gw, const Tensor& gb, con
   DL_CUDA_LAUNCH_CHECK();
 }
 
+template <typename F>
+void float_dispatch(DType dt, const char* op, F f) {
+  if (dt == DType::Float32) return f(float{});
+  if (dt == DType::Float64) return f(double{});
+  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
+}
+
+void bn_stats_cuda(const Tensor& x, const Tensor& mean, const Tensor& var) {
+  const NCS d = ncs_of(x);
+  if (d.C == 0 || d.N * d.S == 0) return;
+  DeviceGuard guard(x->device().index);
+  float_dispatch(x->dtype(), "batch_norm", [&](auto zero) {
+    using T = decltype(zero);
+    bn_stats<T><<<channels_grid(d.C), kRowThreads>>>(x->data<T>(), mean->data<T>(), var->data<T>(), d.N, d.C, d.S);
+  });
+  DL_CUDA_LAUNCH_CHECK();
+}
+
+void bn_apply_cuda(const Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& w,
+                   const Tensor& b) {
+  const NCS d = ncs_of(x);
+  const int64_t numel = x->numel();
+  if (numel == 0) return;
+  DeviceGuard guard(x->device().index);
+  const unsigned grid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(numel, 256), 65535)));
+  float_dispatch(x->dtype(), "batch_norm", [&](auto zero) {
+    using T = decltype(zero);
+    bn_apply<T><<<grid, 256>>>(y->data<T>(), x->data<T>(), mean->data<T>(), invstd->data<T>(), ptr_or_null<T>(w),
+                               ptr_or_null<T>(b), numel, d.C, d.S);
+  });
+  DL_CUDA_LAUNCH_CHECK();
+}
+
+void bn_backward_cuda(bool training, const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g,
+                      const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& w) {
+  const NCS d = ncs_of(x);
+  if (d.C == 0) return;
+  DeviceGuard guard(x->device().index);
+  float_dispatch(x->dtype(), "batch_norm_backward", [&](auto zero) {
+    using T = decltype(zero);
+    bn_backward<T><<<channels_grid(d.C), kRowThreads>>>(training, mut_or_null<T>(gx), mut_or_null<T>(gw),
+                                                        mut_or_null<T>(gb), g->data<T>(), x->data<T>(),
+                                                        mean->data<T>(), invstd->data<T>(), ptr_or_null<T>(w), d.N,
+                                                        d.C, d.S);
+  });
+  DL_CUDA_LAUNCH_CHECK();
+}
+
 void ln_forward_cuda(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
                      const Tensor& b, double eps) {
   DeviceGuard guard(x->device().index);
@@ -188,6 +327,9 @@ void ln_backward_cuda(const Tensor& gx, const Tensor& gw, const Tensor& gb, cons
 }  // namespace
 }  // namespace cuda
 
+DL_REGISTER_KERNEL(batch_norm_stats_kernel, CUDA, cuda::bn_stats_cuda);
+DL_REGISTER_KERNEL(batch_norm_apply_kernel, CUDA, cuda::bn_apply_cuda);
+DL_REGISTER_KERNEL(batch_norm_backward_kernel, CUDA, cuda::bn_backward_cuda);
 DL_REGISTER_KERNEL(layer_norm_kernel, CUDA, cuda::ln_forward_cuda);
 DL_REGISTER_KERNEL(layer_norm_backward_kernel, CUDA, cuda::ln_backward_cuda);
 

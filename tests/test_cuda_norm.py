@@ -1,5 +1,5 @@
-"""CUDA layer norm (cuda/norm.cu), forward and backward (input, weight and bias grads), on the
-GPU against the CPU.
+"""CUDA layer norm and batch norm (cuda/norm.cu), forward and backward (input, weight and bias
+grads, running statistics), on the GPU against the CPU.
 
 Marked ``cuda``: they need a GPU and run through bench/gpu/check.sh; elsewhere they are skipped.
 
@@ -51,3 +51,36 @@ def test_layer_norm_matches_cpu(dtype, affine, xshape, nshape, rng):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
         else:
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def run_bn(device, x_np, g_np, training, affine):
+    dims = x_np.ndim
+    cls = {2: dlcore.nn.BatchNorm1d, 3: dlcore.nn.BatchNorm1d, 4: dlcore.nn.BatchNorm2d, 5: dlcore.nn.BatchNorm3d}[dims]
+    bn = cls(x_np.shape[1], affine=affine)
+    rng = np.random.default_rng(8)
+    if affine:
+        bn.weight.data = dlcore.tensor(rng.uniform(0.5, 1.5, size=x_np.shape[1]).astype(np.float32))
+        bn.bias.data = dlcore.tensor(rng.uniform(-0.5, 0.5, size=x_np.shape[1]).astype(np.float32))
+    bn.running_mean.copy_(dlcore.tensor(rng.standard_normal(x_np.shape[1]).astype(np.float32)))
+    bn.running_var.copy_(dlcore.tensor(rng.uniform(0.5, 2.0, size=x_np.shape[1]).astype(np.float32)))
+    bn.to(device)
+    bn.train(training)
+    x = dlcore.tensor(x_np, device=device, requires_grad=True)
+    y = bn(x)
+    y.backward(dlcore.tensor(g_np, device=device))
+    out = [y, x.grad, bn.running_mean, bn.running_var]
+    if affine:
+        out += [bn.weight.grad, bn.bias.grad]
+    return [t.detach().cpu().numpy() for t in out]
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("shape", [(32, 64, 8, 8), (64, 20), (4, 6, 33), (2, 3, 4, 5, 6)], ids=str)
+def test_batch_norm_matches_cpu(training, affine, shape, rng):
+    x = (rng.standard_normal(shape) * 2 + 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    got, want = run_bn(DEVICE, x, g, training, affine), run_bn("cpu", x, g, training, affine)
+    for k, (a, b) in enumerate(zip(got, want)):
+        # weight/bias grads and the statistics behind the running stats are sums over N * S
+        np.testing.assert_allclose(a, b, rtol=1e-4 if k >= 2 else 2e-5, atol=1e-5)
