@@ -91,7 +91,6 @@ void dispatch_floating(DType dtype, const char* op, Fn&& fn) {
   throw TypeError(str_cat(op, ": expected a floating dtype, got ", dtype_name(dtype)));
 }
 
-int64_t grid_for(int64_t n, int lanes) { return std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(ceil_div(n, lanes), kBlock))); }
 
 void uniform_cuda(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) {
   DL_CHECK(out->is_contiguous(), RuntimeError, "uniform_kernel: expected a contiguous output, got ", out->describe());
@@ -100,7 +99,7 @@ void uniform_cuda(const Tensor& out, double low, double high, uint64_t seed, uin
   DeviceGuard guard(out->device().index);
   dispatch_floating(out->dtype(), "uniform_", [&](auto tag) {
     using T = decltype(tag);
-    uniform_kernel_impl<T><<<static_cast<unsigned>(grid_for(n, lanes_v<T>)), kBlock>>>(
+    uniform_kernel_impl<T><<<grid_for(ceil_div(n, lanes_v<T>)), kBlock>>>(
         static_cast<T*>(out->raw_data()), n, low, high, seed, offset);
     DL_CUDA_LAUNCH_CHECK();
   });
@@ -113,7 +112,7 @@ void normal_cuda(const Tensor& out, double mean, double std, uint64_t seed, uint
   DeviceGuard guard(out->device().index);
   dispatch_floating(out->dtype(), "normal_", [&](auto tag) {
     using T = decltype(tag);
-    normal_kernel_impl<T><<<static_cast<unsigned>(grid_for(n, lanes_v<T>)), kBlock>>>(
+    normal_kernel_impl<T><<<grid_for(ceil_div(n, lanes_v<T>)), kBlock>>>(
         static_cast<T*>(out->raw_data()), n, mean, std, seed, offset);
     DL_CUDA_LAUNCH_CHECK();
   });

@@ -56,8 +56,6 @@ struct DeviceFlag {
   }
 };
 
-unsigned grid_of(int64_t numel) { return static_cast<unsigned>(std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(numel, kBlock)))); }
-
 // out, src (restrided), index: out[i] = src[i + index[i] * stride].
 template <typename T>
 __global__ void gather_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, BadFlag bad) {
@@ -120,7 +118,7 @@ void index_gather_cuda(const Tensor& out, const Tensor& src, const Tensor& index
   const DeviceFlag flag(dev);
   dispatch_storage(out->dtype(), d.op, [&](auto zero) {
     using T = decltype(zero);
-    gather_kernel<T><<<grid_of(it.numel), kBlock>>>(make_strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
+    gather_kernel<T><<<grid_for(it.numel), kBlock>>>(make_strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
                                                     flag.flag());
   });
   DL_CUDA_LAUNCH_CHECK();
@@ -138,8 +136,8 @@ void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& sr
     using T = decltype(zero);
     const StridedArgs<3> a = make_strided_args<3>(it);
     const int64_t step = d.stride * int64_t(sizeof(T));
-    if (accumulate) scatter_kernel<T, true><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
-    else scatter_kernel<T, false><<<grid_of(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
+    if (accumulate) scatter_kernel<T, true><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
+    else scatter_kernel<T, false><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
   });
   DL_CUDA_LAUNCH_CHECK();
   if (d.size >= 0) flag.raise({d});
@@ -170,7 +168,7 @@ __global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, BadFlag bad) {
 
 template <int NT>
 void launch_offsets(const ElementwiseIter& it, const IndexDims& dims, BadFlag bad) {
-  offsets_kernel<NT><<<grid_of(it.numel), kBlock>>>(make_strided_args<NT>(it), dims, bad);
+  offsets_kernel<NT><<<grid_for(it.numel), kBlock>>>(make_strided_args<NT>(it), dims, bad);
 }
 
 void index_offsets_cuda(const Tensor& offsets, const std::vector<Tensor>& indices, const std::vector<IndexDim>& dims) {
@@ -216,7 +214,7 @@ void index_range_cuda(const Tensor& index, int64_t* lo, int64_t* hi) {
   Tensor lohi = empty({2}, DType::Int64, index->device());
   const long long init[2] = {LLONG_MAX, LLONG_MIN};
   DL_CUDA_CHECK(cudaMemcpy(lohi->raw_data(), init, sizeof(init), cudaMemcpyHostToDevice));
-  range_kernel<<<std::min<unsigned>(grid_of(n), 1024u), kBlock>>>(index->data<int64_t>(), n,
+  range_kernel<<<std::min<unsigned>(grid_for(n), 1024u), kBlock>>>(index->data<int64_t>(), n,
                                                                   static_cast<long long*>(lohi->raw_data()));
   DL_CUDA_LAUNCH_CHECK();
   long long h[2];

@@ -210,6 +210,26 @@ __global__ void strided_kernel(StridedArgs<num_operands<A, B, C>()> args, F f) {
   }
 }
 
+// The grid of a grid-stride loop over n items with kBlock threads per block: at least one
+// block, at most kMaxGrid.
+inline unsigned grid_for(int64_t n) {
+  return static_cast<unsigned>(std::min(kMaxGrid, std::max<int64_t>(1, ceil_div(n, kBlock))));
+}
+
+// A tensor's data, or null for an absent (null) tensor: optional weights, grads not asked for.
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t ? t->data<T>() : nullptr;
+}
+
+// f(float{}) or f(double{}) for a float32 / float64 dtype; TypeError naming `op` otherwise.
+template <typename F>
+void float_dispatch(DType dt, const char* op, F f) {
+  if (dt == DType::Float32) return f(float{});
+  if (dt == DType::Float64) return f(double{});
+  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
+}
+
 // The kernel parameters of an iteration over NT operands (also used by cuda/index.cu).
 template <int NT>
 StridedArgs<NT> make_strided_args(const ElementwiseIter& it) {

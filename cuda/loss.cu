@@ -176,13 +176,6 @@ struct BadRowFlag {
 };
 
 template <typename T>
-const T* opt_ptr(const Tensor& t) {
-  return t ? t->data<T>() : nullptr;
-}
-
-unsigned grid_for(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(n, 256), 65535))); }
-
-template <typename T>
 void cross_entropy_typed(const Tensor& loss, const Tensor& stats, const Tensor& row_weight, const Tensor& x,
                          const Tensor& target, const Tensor& weight, int64_t ignore_index, double eps) {
   const int64_t M = x->shape()[0], C = x->shape()[1];
@@ -195,7 +188,7 @@ void cross_entropy_typed(const Tensor& loss, const Tensor& stats, const Tensor& 
                    flag.ptr()};
   cross_entropy_fwd<T><<<static_cast<unsigned>(M), kRowThreads>>>(loss->data<T>(), stats->data<T>(),
                                                                  prob ? nullptr : row_weight->data<T>(), x->data<T>(),
-                                                                 tg, opt_ptr<T>(weight), C, eps);
+                                                                 tg, data_or_null<T>(weight), C, eps);
   DL_CUDA_LAUNCH_CHECK();
   if (!prob) flag.check(target, C, ignore_index, "cross_entropy");
 }
@@ -203,9 +196,9 @@ void cross_entropy_typed(const Tensor& loss, const Tensor& stats, const Tensor& 
 void cross_entropy_cuda(const Tensor& loss, const Tensor& stats, const Tensor& row_weight, const Tensor& x,
                         const Tensor& target, const Tensor& weight, int64_t ignore_index, double eps) {
   DeviceGuard guard(x->device().index);
-  if (x->dtype() == DType::Float64) return cross_entropy_typed<double>(loss, stats, row_weight, x, target, weight, ignore_index, eps);
-  if (x->dtype() == DType::Float32) return cross_entropy_typed<float>(loss, stats, row_weight, x, target, weight, ignore_index, eps);
-  throw TypeError(str_cat("cross_entropy: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+  float_dispatch(x->dtype(), "cross_entropy", [&](auto zero) {
+    cross_entropy_typed<decltype(zero)>(loss, stats, row_weight, x, target, weight, ignore_index, eps);
+  });
 }
 
 template <typename T>
@@ -219,7 +212,7 @@ void cross_entropy_backward_typed(const Tensor& grad_x, const Tensor& grad_loss,
                    nullptr};
   cross_entropy_bwd<T><<<static_cast<unsigned>(M), kRowThreads>>>(grad_x->data<T>(), grad_loss->data<T>(), g_stride,
                                                                  x->data<T>(), stats->data<T>(), tg,
-                                                                 opt_ptr<T>(weight), C, eps);
+                                                                 data_or_null<T>(weight), C, eps);
   DL_CUDA_LAUNCH_CHECK();
 }
 
@@ -227,11 +220,10 @@ void cross_entropy_backward_cuda(const Tensor& grad_x, const Tensor& grad_loss, 
                                  const Tensor& stats, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                                  double eps) {
   DeviceGuard guard(x->device().index);
-  if (x->dtype() == DType::Float64)
-    return cross_entropy_backward_typed<double>(grad_x, grad_loss, g_stride, x, stats, target, weight, ignore_index, eps);
-  if (x->dtype() == DType::Float32)
-    return cross_entropy_backward_typed<float>(grad_x, grad_loss, g_stride, x, stats, target, weight, ignore_index, eps);
-  throw TypeError(str_cat("cross_entropy: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+  float_dispatch(x->dtype(), "cross_entropy", [&](auto zero) {
+    cross_entropy_backward_typed<decltype(zero)>(grad_x, grad_loss, g_stride, x, stats, target, weight, ignore_index,
+                                                 eps);
+  });
 }
 
 void nll_loss_cuda(const Tensor& loss, const Tensor& row_weight, const Tensor& x, const Tensor& target,
@@ -241,14 +233,11 @@ void nll_loss_cuda(const Tensor& loss, const Tensor& row_weight, const Tensor& x
   DeviceGuard guard(x->device().index);
   const BadRowFlag flag(M, x->device().index);
   const Targets tg{target->data<int64_t>(), nullptr, ignore_index, flag.ptr()};
-  if (x->dtype() == DType::Float64)
-    nll_fwd<double><<<grid_for(M), 256>>>(loss->data<double>(), row_weight->data<double>(), x->data<double>(), tg,
-                                          opt_ptr<double>(weight), M, C);
-  else if (x->dtype() == DType::Float32)
-    nll_fwd<float><<<grid_for(M), 256>>>(loss->data<float>(), row_weight->data<float>(), x->data<float>(), tg,
-                                         opt_ptr<float>(weight), M, C);
-  else
-    throw TypeError(str_cat("nll_loss: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+  float_dispatch(x->dtype(), "nll_loss", [&](auto zero) {
+    using T = decltype(zero);
+    nll_fwd<T><<<grid_for(M), kBlock>>>(loss->data<T>(), row_weight->data<T>(), x->data<T>(), tg,
+                                        data_or_null<T>(weight), M, C);
+  });
   DL_CUDA_LAUNCH_CHECK();
   flag.check(target, C, ignore_index, "nll_loss");
 }
@@ -259,14 +248,11 @@ void nll_loss_backward_cuda(const Tensor& grad_x, const Tensor& grad_loss, int64
   if (M * C == 0) return;
   DeviceGuard guard(grad_x->device().index);
   const Targets tg{target->data<int64_t>(), nullptr, ignore_index, nullptr};
-  if (grad_x->dtype() == DType::Float64)
-    nll_bwd<double><<<grid_for(M * C), 256>>>(grad_x->data<double>(), grad_loss->data<double>(), g_stride, tg,
-                                              opt_ptr<double>(weight), M, C);
-  else if (grad_x->dtype() == DType::Float32)
-    nll_bwd<float><<<grid_for(M * C), 256>>>(grad_x->data<float>(), grad_loss->data<float>(), g_stride, tg,
-                                             opt_ptr<float>(weight), M, C);
-  else
-    throw TypeError(str_cat("nll_loss: unsupported dtype ", dtype_name(grad_x->dtype()), " on CUDA"));
+  float_dispatch(grad_x->dtype(), "nll_loss", [&](auto zero) {
+    using T = decltype(zero);
+    nll_bwd<T><<<grid_for(M * C), kBlock>>>(grad_x->data<T>(), grad_loss->data<T>(), g_stride, tg,
+                                            data_or_null<T>(weight), M, C);
+  });
   DL_CUDA_LAUNCH_CHECK();
 }
 

@@ -207,15 +207,6 @@ unsigned channels_grid(int64_t C) {
   return static_cast<unsigned>(C);
 }
 
-template <typename T>
-T* mut_or_null(const Tensor& t) {
-  return t ? t->data<T>() : nullptr;
-}
-template <typename T>
-const T* ptr_or_null(const Tensor& t) {
-  return t ? t->data<T>() : nullptr;
-}
-
 unsigned rows_grid(int64_t M, const char* op) {
   if (M > 0x7fffffff) throw ValueError(str_cat(op, ": ", M, " rows is too many for one launch"));
   return static_cast<unsigned>(M);
@@ -227,7 +218,7 @@ void ln_forward_typed(const Tensor& y, const Tensor& mean, const Tensor& rstd, c
   const int64_t M = mean->numel(), D = M ? x->numel() / M : 0;
   if (M == 0 || D == 0) return;
   ln_forward<T><<<rows_grid(M, "layer_norm"), kRowThreads>>>(y->data<T>(), mean->data<T>(), rstd->data<T>(),
-                                                              x->data<T>(), ptr_or_null<T>(w), ptr_or_null<T>(b), D, eps);
+                                                              x->data<T>(), data_or_null<T>(w), data_or_null<T>(b), D, eps);
   DL_CUDA_LAUNCH_CHECK();
 }
 
@@ -244,7 +235,7 @@ void ln_backward_typed(const Tensor& gx, const Tensor& gw, const Tensor& gb, con
   }
   if (gx) {
     ln_backward_x<T><<<rows_grid(M, "layer_norm_backward"), kRowThreads>>>(
-        gx->data<T>(), g->data<T>(), x->data<T>(), mean->data<T>(), rstd->data<T>(), ptr_or_null<T>(w), D);
+        gx->data<T>(), g->data<T>(), x->data<T>(), mean->data<T>(), rstd->data<T>(), data_or_null<T>(w), D);
     DL_CUDA_LAUNCH_CHECK();
   }
   if (!gw && !gb) return;
@@ -255,16 +246,8 @@ void ln_backward_typed(const Tensor& gx, const Tensor& gw, const Tensor& gb, con
   const dim3 grid(static_cast<unsigned>(ceil_div(D, 32)), static_cast<unsigned>(chunks)), block(32, 8);
   ln_backward_wb_partial<T><<<grid, block>>>(pp, g->data<T>(), x->data<T>(), mean->data<T>(), rstd->data<T>(), M, D);
   DL_CUDA_LAUNCH_CHECK();
-  const unsigned fgrid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(D, 256), 65535)));
-  ln_backward_wb_finish<T><<<fgrid, 256>>>(mut_or_null<T>(gw), mut_or_null<T>(gb), pp, chunks, D);
+  ln_backward_wb_finish<T><<<grid_for(D), kBlock>>>(data_or_null<T>(gw), data_or_null<T>(gb), pp, chunks, D);
   DL_CUDA_LAUNCH_CHECK();
-}
-
-template <typename F>
-void float_dispatch(DType dt, const char* op, F f) {
-  if (dt == DType::Float32) return f(float{});
-  if (dt == DType::Float64) return f(double{});
-  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
 }
 
 void bn_stats_cuda(const Tensor& x, const Tensor& mean, const Tensor& var) {
@@ -284,11 +267,10 @@ void bn_apply_cuda(const Tensor& y, const Tensor& x, const Tensor& mean, const T
   const int64_t numel = x->numel();
   if (numel == 0) return;
   DeviceGuard guard(x->device().index);
-  const unsigned grid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(numel, 256), 65535)));
   float_dispatch(x->dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
-    bn_apply<T><<<grid, 256>>>(y->data<T>(), x->data<T>(), mean->data<T>(), invstd->data<T>(), ptr_or_null<T>(w),
-                               ptr_or_null<T>(b), numel, d.C, d.S);
+    bn_apply<T><<<grid_for(numel), kBlock>>>(y->data<T>(), x->data<T>(), mean->data<T>(), invstd->data<T>(), data_or_null<T>(w),
+                               data_or_null<T>(b), numel, d.C, d.S);
   });
   DL_CUDA_LAUNCH_CHECK();
 }
@@ -300,9 +282,9 @@ void bn_backward_cuda(bool training, const Tensor& gx, const Tensor& gw, const T
   DeviceGuard guard(x->device().index);
   float_dispatch(x->dtype(), "batch_norm_backward", [&](auto zero) {
     using T = decltype(zero);
-    bn_backward<T><<<channels_grid(d.C), kRowThreads>>>(training, mut_or_null<T>(gx), mut_or_null<T>(gw),
-                                                        mut_or_null<T>(gb), g->data<T>(), x->data<T>(),
-                                                        mean->data<T>(), invstd->data<T>(), ptr_or_null<T>(w), d.N,
+    bn_backward<T><<<channels_grid(d.C), kRowThreads>>>(training, data_or_null<T>(gx), data_or_null<T>(gw),
+                                                        data_or_null<T>(gb), g->data<T>(), x->data<T>(),
+                                                        mean->data<T>(), invstd->data<T>(), data_or_null<T>(w), d.N,
                                                         d.C, d.S);
   });
   DL_CUDA_LAUNCH_CHECK();
@@ -311,17 +293,17 @@ void bn_backward_cuda(bool training, const Tensor& gx, const Tensor& gw, const T
 void ln_forward_cuda(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
                      const Tensor& b, double eps) {
   DeviceGuard guard(x->device().index);
-  if (x->dtype() == DType::Float32) return ln_forward_typed<float>(y, mean, rstd, x, w, b, eps);
-  if (x->dtype() == DType::Float64) return ln_forward_typed<double>(y, mean, rstd, x, w, b, eps);
-  throw TypeError(str_cat("layer_norm: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+  float_dispatch(x->dtype(), "layer_norm", [&](auto zero) {
+    ln_forward_typed<decltype(zero)>(y, mean, rstd, x, w, b, eps);
+  });
 }
 
 void ln_backward_cuda(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g, const Tensor& x,
                       const Tensor& mean, const Tensor& rstd, const Tensor& w) {
   DeviceGuard guard(x->device().index);
-  if (x->dtype() == DType::Float32) return ln_backward_typed<float>(gx, gw, gb, g, x, mean, rstd, w);
-  if (x->dtype() == DType::Float64) return ln_backward_typed<double>(gx, gw, gb, g, x, mean, rstd, w);
-  throw TypeError(str_cat("layer_norm_backward: unsupported dtype ", dtype_name(x->dtype()), " on CUDA"));
+  float_dispatch(x->dtype(), "layer_norm_backward", [&](auto zero) {
+    ln_backward_typed<decltype(zero)>(gx, gw, gb, g, x, mean, rstd, w);
+  });
 }
 
 }  // namespace

@@ -90,9 +90,10 @@ void launch(const std::vector<Meta<T>>& metas, int dev, F f) {
   DL_CUDA_LAUNCH_CHECK();
 }
 
+// Tensor i of an optional (possibly empty) state list.
 template <typename T>
-T* data_or_null(const TensorList& ts, size_t i) {
-  return ts.empty() ? nullptr : static_cast<T*>(ts[i]->raw_data());
+T* state_or_null(const TensorList& ts, size_t i) {
+  return ts.empty() ? nullptr : data_or_null<T>(ts[i]);
 }
 
 // Runs body<T>(indices) once per float dtype present, with the indices of the tensors of
@@ -142,7 +143,7 @@ void sgd_step_cuda(const TensorList& params, const TensorList& grads, const Tens
     std::vector<Meta<T>> metas;
     for (size_t i : idx)
       metas.push_back({static_cast<T*>(params[i]->raw_data()), static_cast<const T*>(grads[i]->raw_data()),
-                       data_or_null<T>(bufs, i), nullptr, nullptr, params[i]->numel(), T(0), T(0),
+                       state_or_null<T>(bufs, i), nullptr, nullptr, params[i]->numel(), T(0), T(0),
                        !bufs.empty() && is_new[i] ? 1 : 0});
     const SgdFn<T> f{o.maximize ? T(-1) : T(1), T(o.lr), T(o.weight_decay), T(o.momentum), T(1 - o.dampening),
                      o.weight_decay != 0, o.nesterov};
@@ -183,7 +184,7 @@ void adam_step_cuda(const TensorList& params, const TensorList& grads, const Ten
       const double bc1 = 1 - std::pow(o.beta1, steps[i]), bc2 = 1 - std::pow(o.beta2, steps[i]);
       metas.push_back({static_cast<T*>(params[i]->raw_data()), static_cast<const T*>(grads[i]->raw_data()),
                        static_cast<T*>(exp_avgs[i]->raw_data()), static_cast<T*>(exp_avg_sqs[i]->raw_data()),
-                       data_or_null<T>(max_exp_avg_sqs, i), params[i]->numel(), T(-(o.lr / bc1)), T(std::sqrt(bc2)),
+                       state_or_null<T>(max_exp_avg_sqs, i), params[i]->numel(), T(-(o.lr / bc1)), T(std::sqrt(bc2)),
                        0});
     }
     const AdamFn<T> f{T(o.eps), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), o.maximize ? T(-1) : T(1),
@@ -229,8 +230,8 @@ void rmsprop_step_cuda(const TensorList& params, const TensorList& grads, const 
     std::vector<Meta<T>> metas;
     for (size_t i : idx)
       metas.push_back({static_cast<T*>(params[i]->raw_data()), static_cast<const T*>(grads[i]->raw_data()),
-                       static_cast<T*>(square_avgs[i]->raw_data()), data_or_null<T>(grad_avgs, i),
-                       data_or_null<T>(bufs, i), params[i]->numel(), T(0), T(0), 0});
+                       static_cast<T*>(square_avgs[i]->raw_data()), state_or_null<T>(grad_avgs, i),
+                       state_or_null<T>(bufs, i), params[i]->numel(), T(0), T(0), 0});
     const RmspropFn<T> f{T(o.alpha), T(1 - o.alpha), T(o.eps), T(o.weight_decay), T(o.momentum), T(-o.lr),
                          o.maximize ? T(-1) : T(1), o.weight_decay != 0};
     launch(metas, device_of(params), f);

@@ -93,10 +93,6 @@ __global__ void softmax_bwd_cols(T* gx, const T* gy, const T* y, int64_t outer, 
   }
 }
 
-unsigned col_grid(int64_t cols) {
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(cols, 256), 65535)));
-}
-
 template <typename T>
 void softmax_typed(bool log, const Tensor& y, const Tensor& x, int64_t outer, int64_t red, int64_t inner) {
   using D = device_t<T>;
@@ -108,8 +104,8 @@ void softmax_typed(bool log, const Tensor& y, const Tensor& x, int64_t outer, in
     if (log) softmax_rows<D, true><<<grid, kSoftmaxThreads>>>(yp, xp, red);
     else softmax_rows<D, false><<<grid, kSoftmaxThreads>>>(yp, xp, red);
   } else {
-    if (log) softmax_cols<D, true><<<col_grid(outer * inner), 256>>>(yp, xp, outer, red, inner);
-    else softmax_cols<D, false><<<col_grid(outer * inner), 256>>>(yp, xp, outer, red, inner);
+    if (log) softmax_cols<D, true><<<grid_for(outer * inner), kBlock>>>(yp, xp, outer, red, inner);
+    else softmax_cols<D, false><<<grid_for(outer * inner), kBlock>>>(yp, xp, outer, red, inner);
   }
   DL_CUDA_LAUNCH_CHECK();
 }
@@ -127,8 +123,8 @@ void softmax_backward_typed(bool log, const Tensor& gx, const Tensor& gy, const 
     if (log) softmax_bwd_rows<D, true><<<grid, kSoftmaxThreads>>>(gxp, gyp, yp, red);
     else softmax_bwd_rows<D, false><<<grid, kSoftmaxThreads>>>(gxp, gyp, yp, red);
   } else {
-    if (log) softmax_bwd_cols<D, true><<<col_grid(outer * inner), 256>>>(gxp, gyp, yp, outer, red, inner);
-    else softmax_bwd_cols<D, false><<<col_grid(outer * inner), 256>>>(gxp, gyp, yp, outer, red, inner);
+    if (log) softmax_bwd_cols<D, true><<<grid_for(outer * inner), kBlock>>>(gxp, gyp, yp, outer, red, inner);
+    else softmax_bwd_cols<D, false><<<grid_for(outer * inner), kBlock>>>(gxp, gyp, yp, outer, red, inner);
   }
   DL_CUDA_LAUNCH_CHECK();
 }
