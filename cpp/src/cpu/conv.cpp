@@ -837,7 +837,9 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
   // are transposed at the end.
   const bool last = channels_last_wgrad(g);
   const bool transposed = !last && g.ck >= g.kg;
-  const std::unique_ptr<TapTable> taps = last ? std::make_unique<TapTable>(q, g) : nullptr;
+  // The packed channels-last path looks its taps up in a table; the in-place one needs none.
+  const bool in_place_wgrad = last && ChannelsLastInPlace<T>::wanted(g);
+  const std::unique_ptr<TapTable> taps = last && !in_place_wgrad ? std::make_unique<TapTable>(q, g) : nullptr;
   // Each thread sums its chunks into a private part (the channels-last path writes it
   // with its first product, the others zero it first); the parts are then added into gw in
   // the order of their first chunks, so the result does not depend on thread timing.
@@ -848,7 +850,7 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
     if (!last) std::fill(part, part + wsize, T(0));
     int64_t xt_image = -1;  // (n * groups + g) of the image held channels-last in xt
     std::optional<ChannelsLastInPlace<T>> in_place;
-    if (last && ChannelsLastInPlace<T>::wanted(g)) in_place.emplace(q, g);
+    if (in_place_wgrad) in_place.emplace(q, g);
     for (int64_t t = t0; t < t1; ++t) {
       const Chunk c = plan.at(q, g, t);
       for (int64_t gi = 0; gi < q.groups; ++gi) {
