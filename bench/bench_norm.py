@@ -11,8 +11,6 @@ stage of ResNet-18 on CIFAR-10.
 """
 import argparse
 import os
-import statistics
-import time
 
 
 def parse_args():
@@ -30,22 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import dlcore  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
-
-
-def median_times(fns, reps):
-    """Median time of each function; the repetitions alternate between them so that both see
-    the same load on shared cores."""
-    for fn in fns:
-        for _ in range(3):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
+from benchutil import cpu_name, median_times  # noqa: E402
 
 
 def make_pair(shape, param_shape, rng):
@@ -118,7 +101,8 @@ def main():
     print(f"{'case':36s} {'dlcore ms':>10s} {'torch ms':>10s} {'torch/dlcore':>13s}")
     for name, shape, pshape, dl_call, t_call in cases:
         leaves = make_pair(shape, pshape, rng)
-        t_dl, t_t = median_times([case_step("dl", dl_call, leaves), case_step("torch", t_call, leaves)], ARGS.reps)
+        steps = [case_step("dl", dl_call, leaves), case_step("torch", t_call, leaves)]
+        t_dl, t_t = median_times(steps, ARGS.reps, warmup=3)
         print(f"{name:36s} {t_dl * 1e3:10.2f} {t_t * 1e3:10.2f} {t_t / t_dl:12.2f}x")
 
 

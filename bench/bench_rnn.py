@@ -10,8 +10,6 @@ number of threads. Also times the forward alone (inference, no grad).
 """
 import argparse
 import os
-import statistics
-import time
 
 
 def parse_args():
@@ -29,21 +27,7 @@ import torch  # noqa: E402
 
 import dlcore  # noqa: E402
 import dlcore.nn as dnn  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
-
-
-def median_times(fns, reps):
-    """Median time of each function, repetitions alternating between them."""
-    for fn in fns:
-        for _ in range(2):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
+from benchutil import cpu_name, median_times  # noqa: E402
 
 
 def case(kind, T=64, B=32, I=128, H=256, layers=2):

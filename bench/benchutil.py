@@ -29,3 +29,18 @@ def median_seconds(fn, reps, pause=0.5):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def median_times(fns, reps, warmup=2):
+    """Median time in seconds of each function, after `warmup` calls of each; the repetitions
+    alternate between the functions so that both libraries see the same load on shared cores."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
