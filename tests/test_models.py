@@ -12,6 +12,7 @@ import torch.nn.functional as TF
 
 import dlcore
 from dlcore import models, nn, optim
+from torch_ref import to_np
 
 # Parameter counts: torchvision's for the ImageNet models (torchvision.models docs), hand
 # computations (in the docstrings of AlexNetPaper and CifarResNet) for the others.
@@ -76,10 +77,6 @@ def record_init(monkeypatch):
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
-
-
-def to_np(t):
-    return t.detach().numpy()
 
 
 # ---- registry, parameter counts, output shapes ---------------------------------------------------

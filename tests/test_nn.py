@@ -12,14 +12,11 @@ import dlcore
 import dlcore.nn as nn
 import dlcore.nn.functional as F
 from dlcore.nn import init
+from torch_ref import to_np
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 # float32 losses: means of up to ~200 terms, each within a few ulp.
 F32 = dict(rtol=2e-5, atol=2e-6)
-
-
-def to_np(t):
-    return t.detach().numpy()
 
 
 class Net(nn.Module):

@@ -7,6 +7,7 @@ import torch
 
 import dlcore
 import dlcore.nn as nn
+from torch_ref import load_torch_state, to_np
 
 # float64: both sides accumulate at most a few hundred products per output, ~1e-16 each.
 F64 = dict(rtol=1e-9, atol=1e-11)
@@ -16,16 +17,6 @@ F32 = dict(rtol=2e-4, atol=3e-5)
 
 DT = {"float64": (dlcore.float64, torch.float64, np.float64, F64),
       "float32": (dlcore.float32, torch.float32, np.float32, F32)}
-
-
-def to_np(t):
-    return t.detach().numpy()
-
-
-def load_torch_state(tm, dm):
-    state = {k: dlcore.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}
-    result = dm.load_state_dict(state)
-    assert result.missing_keys == [] and result.unexpected_keys == []
 
 
 def randomise(tm, seed):

@@ -11,6 +11,7 @@ import torch
 import dlcore
 import dlcore.nn as nn
 from dlcore.nn import attention_masks as am
+from torch_ref import load_torch_state, to_np
 
 # torch warns when a bool padding mask meets a float attention mask (both are still applied) and that
 # its encoder's nested-tensor fast path is off; neither changes the results compared here.
@@ -25,17 +26,6 @@ F64 = dict(rtol=1e-8, atol=1e-10)
 F32 = dict(rtol=3e-4, atol=5e-5)
 DT = {"float64": (dlcore.float64, torch.float64, np.float64, F64),
       "float32": (dlcore.float32, torch.float32, np.float32, F32)}
-
-
-def to_np(t):
-    return t.detach().numpy()
-
-
-def load_torch_state(tm, dm):
-    state = {k: dlcore.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}
-    res = dm.load_state_dict(state)
-    assert res.missing_keys == [] and res.unexpected_keys == []
-    assert sorted(dm.state_dict()) == sorted(tm.state_dict())
 
 
 def randomise(tm, seed, scale=1.0):
