@@ -1,6 +1,6 @@
 // CUDA indexing kernels over restrided operands (Note [Restrided operands] in ops/index.h; CPU
 // reference: cpu/index.cpp): gather, scatter (= or +=), the element offsets of advanced
-// indexing, and the range of an index tensor. nonzero has no CUDA kernel yet.
+// indexing, and the range of an index tensor (nonzero: cuda/scan.cu).
 //
 // Note [CUDA index kernels]
 // The operands come as an ElementwiseIter over the iteration shape; each thread turns its

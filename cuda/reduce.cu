@@ -1,6 +1,8 @@
-// CUDA reductions for reduce_kernel: sum, mean, prod, amax/amin, all/any (CPU reference:
-// cpu/reduce.cpp). The other reduction slots (arg_reduce, var, logsumexp, norm, cumsum) have
-// no CUDA kernel yet; calling them raises "<slot> has no CUDA kernel (available: CPU)".
+// CUDA reductions over contiguous (outer, red, inner) blocks (CPU reference: cpu/reduce.cpp):
+//   reduce_kernel: sum, mean, prod, amax/amin, all/any;
+//   arg_reduce_kernel (argmax/argmin, max/min along a dim), var_kernel (var/std),
+//   logsumexp_kernel, norm_kernel (vector p-norms).
+// cumsum_kernel is in cuda/scan.cu.
 //
 // Layout (Note [Reduction layout] in ops/reduce.h): x is a contiguous (outer, red, inner)
 // block; out[o * inner + i] = reduce over r of x[o, r, i]. Output dtypes as on the CPU:
@@ -10,16 +12,28 @@
 // (the CPU accumulates float32 in double: results agree to float32 rounding, ~1e-6 relative).
 // A reduction is a policy {init, load, combine, finish}, as in cpu/reduce.h.
 //
+// Note [Reduction policies with state]
+// The accumulator may be a struct: (value, position) for argmax, (count, mean, M2) for var
+// (Chan's parallel combination of Welford accumulators: one pass instead of the CPU's two),
+// (max, sum of exp(x - max)) for logsumexp (the online form: one pass). Warp shuffles move
+// such a struct field by field (shfl_down below). A policy may take the element's position
+// (load(v, r)) and may write its outputs itself (store(out, k, acc, red)), which is how argmax
+// writes both indices and values and var both the result and the mean; see load_elem and
+// store_elem. Within a thread, elements arrive in increasing r; combine must be associative
+// and, for argmax, break ties by position so that the first extreme wins whatever the tree.
+//
 // Kernel versions:
 // 1. rows_kernel (inner == 1): lanes of a warp stride along a row, then a shuffle tree.
 //    red <= 4096: one warp per row, 8 rows per block; longer rows: a 256-thread block per row.
 // 2. cols_kernel (inner > 1): 32 consecutive outputs across a warp (coalesced loads), the
 //    block's 8 warps split `red` and combine through shared memory.
 // Few outputs over a long `red`: both split `red` into chunks (grid dimension), write
-// (outer, chunks, inner) partial accumulators to a scratch tensor, and a second cols_kernel
+// (outer, chunks, inner) partial accumulators to a scratch buffer, and a second cols_kernel
 // pass combines them in order and applies `finish` with the full `red`.
+#include <cmath>
 #include <limits>
 
+#include "block.cuh"
 #include "loops.cuh"
 #include "ops/reduce.h"
 
@@ -69,6 +83,161 @@ template <typename T, bool kAll> struct LogicalP {
   __device__ Acc finish(Acc a, int64_t) const { return a; }
 };
 
+template <typename A> __device__ __forceinline__ bool is_nan_(A v) {
+  if constexpr (std::is_floating_point_v<A>) return v != v;
+  else return false;
+}
+__device__ __forceinline__ bool is_finite_(float v) { return ::isfinite(v); }
+__device__ __forceinline__ bool is_finite_(double v) { return ::isfinite(v); }
+
+// ---- argmax / argmin -------------------------------------------------------------------------
+template <typename V> struct ArgAcc {
+  V v;
+  int64_t i;  // position along red; INT64_MAX before the first element
+};
+
+// The first position of the maximum (kMax) or minimum; a NaN counts as the extreme. values
+// (x's dtype) gets the value when not null.
+template <typename T, bool kMax> struct ArgP {
+  using V = std::conditional_t<std::is_same_v<T, bool>, int, acc_t<T>>;
+  using Acc = ArgAcc<V>;
+  T* values;
+  __device__ Acc init() const {
+    if constexpr (std::is_floating_point_v<V>) return {kMax ? V(-INFINITY) : V(INFINITY), INT64_MAX};
+    else return {kMax ? std::numeric_limits<V>::lowest() : std::numeric_limits<V>::max(), INT64_MAX};
+  }
+  __device__ Acc load(T v, int64_t r) const { return {cast<V>(v), r}; }
+  // b wins when strictly better, or as good at a lower position (NaN beats any number).
+  __device__ Acc combine(Acc a, Acc b) const {
+    const bool a_nan = is_nan_(a.v), b_nan = is_nan_(b.v);
+    bool take;
+    if (a_nan || b_nan) take = b_nan && (!a_nan || b.i < a.i);
+    else take = (kMax ? b.v > a.v : b.v < a.v) || (b.v == a.v && b.i < a.i);
+    return take ? b : a;
+  }
+  __device__ void store(int64_t* out, int64_t k, Acc a, int64_t) const {
+    out[k] = a.i;
+    if (values) values[k] = cast<T>(a.v);
+  }
+};
+
+// ---- var / std ----------------------------------------------------------------------------------
+template <typename A> struct WelfordAcc {
+  int64_t n;
+  A mean;
+  A m2;  // sum of squared deviations from mean
+};
+
+// out = m2 / divisor (square-rooted when take_sqrt); mean_out (nullable) gets the mean. Any
+// inf or NaN makes the result NaN, as the CPU's two passes do (x - mean is inf - inf or NaN).
+template <typename T> struct VarP {
+  using A = acc_t<T>;
+  using Acc = WelfordAcc<A>;
+  T* mean_out;
+  A divisor;  // max(0, red - correction)
+  bool take_sqrt;
+  __device__ Acc init() const { return {0, A(0), A(0)}; }
+  __device__ Acc load(T v) const { return {1, cast<A>(v), A(0)}; }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if (b.n == 0) return a;
+    if (a.n == 0) return b;
+    const int64_t n = a.n + b.n;
+    const A d = b.mean - a.mean, wb = static_cast<A>(b.n) / static_cast<A>(n);
+    return {n, a.mean + d * wb, a.m2 + b.m2 + d * d * static_cast<A>(a.n) * wb};
+  }
+  __device__ void store(T* out, int64_t k, Acc a, int64_t) const {
+    const A var = a.n > 0 && !is_finite_(a.mean) ? A(NAN) : a.m2 / divisor;  // divisor 0: NaN or inf
+    out[k] = cast<T>(take_sqrt ? ::sqrt(var) : var);
+    if (mean_out) mean_out[k] = cast<T>(a.n > 0 ? a.mean : A(NAN));
+  }
+};
+
+// ---- logsumexp ----------------------------------------------------------------------------------
+template <typename A> struct LseAcc {
+  A m;  // maximum so far (NaN once any NaN is seen)
+  A s;  // sum of exp(x - m); 0 while m is not finite
+};
+
+// out = m + log(s); a non-finite maximum is the answer (-inf: all -inf or red == 0).
+template <typename T> struct LseP {
+  using A = acc_t<T>;
+  using Acc = LseAcc<A>;
+  __device__ Acc init() const { return {A(-INFINITY), A(0)}; }
+  __device__ Acc load(T v) const { return {cast<A>(v), A(1)}; }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if (a.m != a.m) return a;
+    if (b.m != b.m) return b;
+    const Acc& hi = b.m > a.m ? b : a;
+    const Acc& lo = b.m > a.m ? a : b;
+    if (!is_finite_(hi.m)) return {hi.m, A(0)};
+    return {hi.m, hi.s + lo.s * exp_(lo.m - hi.m)};  // lo.m == -inf adds 0
+  }
+  __device__ A finish(Acc a, int64_t) const { return is_finite_(a.m) ? a.m + log_(a.s) : a.m; }
+};
+
+// ---- vector norms -------------------------------------------------------------------------------
+template <typename T> struct SumSqP : SumP<T> {
+  using Acc = acc_t<T>;
+  __device__ Acc load(T v) const {
+    const Acc a = cast<Acc>(v);
+    return a * a;
+  }
+  __device__ Acc finish(Acc a, int64_t) const { return ::sqrt(a); }
+};
+template <typename T> struct SumAbsP : SumP<T> {
+  using Acc = acc_t<T>;
+  __device__ Acc load(T v) const { return ::fabs(cast<Acc>(v)); }
+};
+template <typename T> struct CountNonzeroP : SumP<T> {
+  using Acc = acc_t<T>;
+  __device__ Acc load(T v) const { return cast<Acc>(v) != Acc(0) ? Acc(1) : Acc(0); }
+};
+template <typename T> struct SumPowP : SumP<T> {
+  using Acc = acc_t<T>;
+  Acc p;
+  __device__ Acc load(T v) const { return ::pow(::fabs(cast<Acc>(v)), p); }
+  __device__ Acc finish(Acc a, int64_t) const { return ::pow(a, Acc(1) / p); }
+};
+template <typename T, bool kMax> struct AbsExtremeP : ExtremeP<T, kMax> {
+  using Acc = acc_t<T>;
+  __device__ Acc load(T v) const { return ::fabs(cast<Acc>(v)); }
+};
+
+// ---- policy plumbing (Note [Reduction policies with state]) ------------------------------------
+// load_elem(p, v, r, 0) is p.load(v, r) when the policy takes positions, else p.load(v): the
+// int/long parameter ranks the overloads.
+template <typename P, typename In>
+__device__ __forceinline__ auto load_elem(const P& p, In v, int64_t r, int) -> decltype(p.load(v, r)) {
+  return p.load(v, r);
+}
+template <typename P, typename In>
+__device__ __forceinline__ typename P::Acc load_elem(const P& p, In v, int64_t, long) {
+  return p.load(v);
+}
+// store_elem(p, out, k, acc, n, 0) is p.store(...) when the policy has one, else out[k] = finish.
+template <typename P, typename Out>
+__device__ __forceinline__ auto store_elem(const P& p, Out* out, int64_t k, typename P::Acc a, int64_t n, int)
+    -> decltype(p.store(out, k, a, n)) {
+  p.store(out, k, a, n);
+}
+template <typename P, typename Out>
+__device__ __forceinline__ void store_elem(const P& p, Out* out, int64_t k, typename P::Acc a, int64_t n, long) {
+  out[k] = cast<Out>(p.finish(a, n));
+}
+
+template <typename V> __device__ __forceinline__ V shfl_down(V v, int off) {
+  return __shfl_down_sync(0xffffffffu, v, off);
+}
+template <typename V> __device__ __forceinline__ ArgAcc<V> shfl_down(ArgAcc<V> a, int off) {
+  return {shfl_down(a.v, off), shfl_down(a.i, off)};
+}
+template <typename A> __device__ __forceinline__ WelfordAcc<A> shfl_down(WelfordAcc<A> a, int off) {
+  return {shfl_down(a.n, off), shfl_down(a.mean, off), shfl_down(a.m2, off)};
+}
+template <typename A> __device__ __forceinline__ LseAcc<A> shfl_down(LseAcc<A> a, int off) {
+  return {shfl_down(a.m, off), shfl_down(a.s, off)};
+}
+
 // ---- kernels ----------------------------------------------------------------------------------
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;   // version 1, short rows
@@ -79,16 +248,16 @@ constexpr int64_t kMaxGridYZ = 65535;
 template <typename P, typename Acc>
 __device__ __forceinline__ Acc warp_combine(const P& p, Acc v) {
 #pragma unroll
-  for (int off = kWarp / 2; off > 0; off >>= 1) v = p.combine(v, __shfl_down_sync(0xffffffffu, v, off));
+  for (int off = kWarp / 2; off > 0; off >>= 1) v = p.combine(v, shfl_down(v, off));
   return v;
 }
 
-// Loads element k of x as an accumulator: through the policy on the first pass, as is on the
-// second (x holds partial accumulators then).
+// Loads element k of x (at position r along red) as an accumulator: through the policy on
+// the first pass, as is on the second (x holds partial accumulators then).
 template <bool kAccIn, typename P, typename In>
-__device__ __forceinline__ typename P::Acc load_acc(const P& p, const In* x, int64_t k) {
+__device__ __forceinline__ typename P::Acc load_acc(const P& p, const In* x, int64_t k, int64_t r) {
   if constexpr (kAccIn) return x[k];
-  else return p.load(x[k]);
+  else return load_elem(p, x[k], r, 0);
 }
 
 // Version 1. blockDim = (threads along the row, rows per block); grid = (chunks, row blocks).
@@ -105,7 +274,7 @@ __global__ void rows_kernel(P p, const In* x, Out* out, typename P::Acc* partial
   for (int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; row < outer;
        row += static_cast<int64_t>(gridDim.y) * blockDim.y) {
     Acc acc = p.init();
-    for (int64_t r = begin + tx; r < end; r += blockDim.x) acc = p.combine(acc, p.load(x[row * red + r]));
+    for (int64_t r = begin + tx; r < end; r += blockDim.x) acc = p.combine(acc, load_elem(p, x[row * red + r], r, 0));
     acc = warp_combine(p, acc);
     if (nwarps > 1) {  // blockDim.y == 1 here: combine the warps through shared memory
       if (lane == 0) warp_acc[warp] = acc;
@@ -117,7 +286,7 @@ __global__ void rows_kernel(P p, const In* x, Out* out, typename P::Acc* partial
       __syncthreads();
     }
     if (tx == 0) {
-      if (chunks == 1) out[row] = cast<Out>(p.finish(acc, red));
+      if (chunks == 1) store_elem(p, out, row, acc, red, 0);
       else partial[row * chunks + c] = acc;
     }
   }
@@ -138,12 +307,12 @@ __global__ void cols_kernel(P p, const In* x, Out* out, typename P::Acc* partial
   for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
     Acc acc = p.init();
     if (i < inner)
-      for (int64_t r = begin + ty; r < end; r += kColWarps) acc = p.combine(acc, load_acc<kAccIn>(p, x, (o * red + r) * inner + i));
+      for (int64_t r = begin + ty; r < end; r += kColWarps) acc = p.combine(acc, load_acc<kAccIn>(p, x, (o * red + r) * inner + i, r));
     slice_acc[ty][tx] = acc;
     __syncthreads();
     if (ty == 0 && i < inner) {
       for (int k = 1; k < kColWarps; ++k) acc = p.combine(acc, slice_acc[k][tx]);
-      if (chunks == 1) out[o * inner + i] = cast<Out>(p.finish(acc, red_total));
+      if (chunks == 1) store_elem(p, out, o * inner + i, acc, red_total, 0);
       else partial[(o * chunks + c) * inner + i] = acc;
     }
     __syncthreads();
@@ -151,13 +320,6 @@ __global__ void cols_kernel(P p, const In* x, Out* out, typename P::Acc* partial
 }
 
 // ---- launch -----------------------------------------------------------------------------------
-template <typename Acc> constexpr DType acc_dtype() {
-  if constexpr (std::is_same_v<Acc, float>) return DType::Float32;
-  else if constexpr (std::is_same_v<Acc, double>) return DType::Float64;
-  else if constexpr (std::is_same_v<Acc, int>) return DType::Int32;
-  else return DType::Int64;
-}
-
 // Splits `red` when there are too few blocks to fill the GPU: aim for ~1024 blocks in all,
 // each chunk at least `min_chunk` long.
 int64_t chunks_for(int64_t blocks, int64_t red, int64_t min_chunk) {
@@ -173,7 +335,8 @@ void run_reduce(const P& p, const In* x, Out* out, int64_t outer, int64_t red, i
   Tensor scratch;
   Acc* partial = nullptr;
   auto make_scratch = [&] {
-    scratch = empty({outer, chunks, inner}, acc_dtype<Acc>(), dev);
+    // (outer, chunks, inner) accumulators; int64 words keep struct accumulators aligned.
+    scratch = empty({ceil_div(outer * chunks * inner * int64_t(sizeof(Acc)), 8)}, DType::Int64, dev);
     partial = static_cast<Acc*>(scratch->raw_data());
   };
   if (inner == 1) {
@@ -272,9 +435,96 @@ void reduce_cuda(ReduceOp op, const Tensor& out, const Tensor& x, int64_t outer,
   });
 }
 
+// The other slots check their operands' dtypes the same way.
+void expect_dtype(const Tensor& t, DType dt, const char* slot, const char* what, const Tensor& x) {
+  DL_CHECK(t->dtype() == dt, RuntimeError, slot, ": expected a ", dtype_name(dt), " ", what, " for ",
+           x->describe(), ", got ", t->describe());
+}
+
+// f(T{}) with T the device type of a floating dtype (float16/bfloat16 compute in float).
+template <typename F>
+void floating_dispatch(DType dt, const char* op, F f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    case DType::Float16: return f(__half{});
+    case DType::BFloat16: return f(__nv_bfloat16{});
+    default: break;
+  }
+  throw TypeError(str_cat(op, ": expected a floating point input on CUDA, got ", dtype_name(dt)));
+}
+
+void arg_reduce_cuda(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t outer,
+                     int64_t red, int64_t inner) {
+  if (outer * inner == 0) return;
+  const char* name = is_max ? "argmax" : "argmin";
+  DL_CHECK(red > 0, IndexError, name, ": cannot reduce over a zero-size dimension (", x->describe(), ")");
+  expect_dtype(indices, DType::Int64, "arg_reduce_kernel", "indices tensor", x);
+  if (values) expect_dtype(values, x->dtype(), "arg_reduce_kernel", "values tensor", x);
+  DeviceGuard guard(x->device().index);
+  DL_DISPATCH_ALL_AND_HALF(x->dtype(), name, [&] {
+    using T = device_t<scalar_t>;
+    const T* xp = static_cast<const T*>(x->raw_data());
+    T* vp = values ? static_cast<T*>(values->raw_data()) : nullptr;
+    int64_t* ip = indices->data<int64_t>();
+    if (is_max) run_reduce(ArgP<T, true>{vp}, xp, ip, outer, red, inner, x->device());
+    else run_reduce(ArgP<T, false>{vp}, xp, ip, outer, red, inner, x->device());
+  });
+}
+
+void var_cuda(const Tensor& out, const Tensor& mean, const Tensor& x, int64_t outer, int64_t red, int64_t inner,
+              double correction, bool take_sqrt) {
+  if (outer * inner == 0) return;
+  expect_dtype(out, x->dtype(), "var_kernel", "output", x);
+  if (mean) expect_dtype(mean, x->dtype(), "var_kernel", "mean tensor", x);
+  DeviceGuard guard(x->device().index);
+  floating_dispatch(x->dtype(), take_sqrt ? "std" : "var", [&](auto zero) {
+    using T = decltype(zero);
+    using A = acc_t<T>;
+    const A divisor = static_cast<A>(std::max(0.0, static_cast<double>(red) - correction));
+    const VarP<T> p{mean ? static_cast<T*>(mean->raw_data()) : nullptr, divisor, take_sqrt};
+    run_reduce(p, static_cast<const T*>(x->raw_data()), static_cast<T*>(out->raw_data()), outer, red, inner,
+               x->device());
+  });
+}
+
+void logsumexp_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t red, int64_t inner) {
+  if (outer * inner == 0) return;
+  expect_dtype(out, x->dtype(), "logsumexp_kernel", "output", x);
+  DeviceGuard guard(x->device().index);
+  floating_dispatch(x->dtype(), "logsumexp", [&](auto zero) {
+    using T = decltype(zero);
+    run_reduce(LseP<T>{}, static_cast<const T*>(x->raw_data()), static_cast<T*>(out->raw_data()), outer, red, inner,
+               x->device());
+  });
+}
+
+void norm_cuda(const Tensor& out, const Tensor& x, int64_t outer, int64_t red, int64_t inner, double p) {
+  if (outer * inner == 0) return;
+  expect_dtype(out, x->dtype(), "norm_kernel", "output", x);
+  DeviceGuard guard(x->device().index);
+  floating_dispatch(x->dtype(), "norm", [&](auto zero) {
+    using T = decltype(zero);
+    using A = acc_t<T>;
+    const T* xp = static_cast<const T*>(x->raw_data());
+    T* o = static_cast<T*>(out->raw_data());
+    const Device dev = x->device();
+    if (p == 2) run_reduce(SumSqP<T>{}, xp, o, outer, red, inner, dev);
+    else if (p == 1) run_reduce(SumAbsP<T>{}, xp, o, outer, red, inner, dev);
+    else if (std::isinf(p) && p > 0) run_reduce(AbsExtremeP<T, true>{}, xp, o, outer, red, inner, dev);
+    else if (std::isinf(p)) run_reduce(AbsExtremeP<T, false>{}, xp, o, outer, red, inner, dev);
+    else if (p == 0) run_reduce(CountNonzeroP<T>{}, xp, o, outer, red, inner, dev);
+    else run_reduce(SumPowP<T>{{}, static_cast<A>(p)}, xp, o, outer, red, inner, dev);
+  });
+}
+
 }  // namespace
 }  // namespace cuda
 
 DL_REGISTER_KERNEL(reduce_kernel, CUDA, cuda::reduce_cuda);
+DL_REGISTER_KERNEL(arg_reduce_kernel, CUDA, cuda::arg_reduce_cuda);
+DL_REGISTER_KERNEL(var_kernel, CUDA, cuda::var_cuda);
+DL_REGISTER_KERNEL(logsumexp_kernel, CUDA, cuda::logsumexp_cuda);
+DL_REGISTER_KERNEL(norm_kernel, CUDA, cuda::norm_cuda);
 
 }  // namespace dlcore

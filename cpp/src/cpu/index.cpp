@@ -111,6 +111,7 @@ Tensor nonzero_cpu(const Tensor& t) {
   const int64_t numel = t->numel();
   const int64_t nd = t->dim();
   const Shape& shape = t->shape();
+  if (numel == 0) return empty({0, nd}, DType::Int64);  // the coordinate walk below divides by the sizes
   return DL_DISPATCH_ALL_AND_HALF(t->dtype(), "nonzero", [&] {
     const scalar_t* x = t->data<scalar_t>();
     auto nz = [&](int64_t i) { return convert<double>(x[i]) != 0.0; };
