@@ -1,4 +1,5 @@
 // The caching device allocator behind every CUDA tensor's storage.
+// Also the caching allocator of pinned host memory (Note [Pinned host memory] below).
 //
 // Note [CUDA caching allocator]
 // cudaMalloc costs tens of microseconds and cudaFree synchronises the whole device, so freed
@@ -170,11 +171,137 @@ CudaCachingAllocator& caching_allocator() {
 
 const bool registered = (set_allocator(DeviceType::CUDA, &caching_allocator()), true);
 
+// Note [Pinned host memory]
+// Page-locked host blocks (cudaHostAlloc) for tensors that are copied to the device with
+// non_blocking=True: the copy is a cudaMemcpyAsync on the default stream that returns at
+// once, so the block must not be handed out again (and overwritten) before the copy has read
+// it. Each such copy records an event on the stream (record_host_use); a freed block with
+// events still pending waits in `pending_` and joins the free list only when all of its
+// events have completed (checked, without blocking, when a block is next requested). Blocks
+// are cached like device blocks (same size classes) since cudaHostAlloc/cudaFreeHost are
+// slow and synchronising; they are never returned to the driver except when cudaHostAlloc
+// runs out of memory. Like the device allocator, the object is never destroyed.
+class HostCachingAllocator {
+ public:
+  void* allocate(size_t nbytes) {
+    const size_t size = round_size(std::max<size_t>(nbytes, 1));
+    std::lock_guard<std::mutex> lock(mu_);
+    process_pending();
+    auto it = free_.lower_bound(size);
+    if (it != free_.end() && fits(it->first, size)) {
+      void* p = it->second;
+      free_.erase(it);
+      blocks_[p].in_use = true;
+      return p;
+    }
+    void* p = nullptr;
+    cudaError_t err = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      release_free();
+      err = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+    }
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      throw RuntimeError(str_cat("pin_memory: out of page-locked host memory: tried to allocate ",
+                                 mib(static_cast<int64_t>(nbytes))));
+    }
+    if (err != cudaSuccess) throw_cuda_error(err, "cudaHostAlloc(&p, size, cudaHostAllocPortable)", __FILE__, __LINE__);
+    blocks_[p] = Block{size, true, {}};
+    return p;
+  }
+
+  void deallocate(void* p) {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(p);
+    if (it == blocks_.end() || !it->second.in_use) return;
+    it->second.in_use = false;
+    if (it->second.events.empty()) {
+      free_.emplace(it->second.size, p);
+    } else {
+      pending_.push_back(p);
+    }
+  }
+
+  bool is_pinned(const void* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(const_cast<void*>(p));
+    return it != blocks_.end() && it->second.in_use;
+  }
+
+  void record_use(const void* p, int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(const_cast<void*>(p));
+    if (it == blocks_.end() || !it->second.in_use) return;
+    DeviceGuard guard(device);
+    cudaEvent_t ev = nullptr;
+    DL_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    DL_CUDA_CHECK(cudaEventRecord(ev, 0));
+    it->second.events.push_back(ev);
+  }
+
+ private:
+  struct Block {
+    size_t size = 0;
+    bool in_use = false;
+    std::vector<cudaEvent_t> events;  // copies that may still read the block
+  };
+
+  // Moves freed blocks whose copies have all completed to the free list.
+  void process_pending() {
+    size_t kept = 0;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      Block& b = blocks_[pending_[i]];
+      size_t live = 0;
+      for (cudaEvent_t ev : b.events) {
+        const cudaError_t q = cudaEventQuery(ev);
+        if (q == cudaErrorNotReady) {
+          b.events[live++] = ev;
+          continue;
+        }
+        if (q != cudaSuccess) throw_cuda_error(q, "cudaEventQuery(ev)", __FILE__, __LINE__);
+        DL_CUDA_CHECK(cudaEventDestroy(ev));
+      }
+      b.events.resize(live);
+      if (live == 0) {
+        free_.emplace(b.size, pending_[i]);
+      } else {
+        pending_[kept++] = pending_[i];
+      }
+    }
+    pending_.resize(kept);
+  }
+
+  void release_free() {
+    for (auto& [size, p] : free_) {
+      DL_CUDA_CHECK(cudaFreeHost(p));
+      blocks_.erase(p);
+    }
+    free_.clear();
+  }
+
+  std::mutex mu_;
+  std::unordered_map<void*, Block> blocks_;  // every block obtained from cudaHostAlloc
+  std::multimap<size_t, void*> free_;        // size -> block ready for reuse
+  std::vector<void*> pending_;               // freed blocks with copies possibly in flight
+};
+
+HostCachingAllocator& host_allocator() {
+  static HostCachingAllocator* a = new HostCachingAllocator();  // never destroyed
+  return *a;
+}
+
 }  // namespace
 
 MemoryStats memory_stats(int index) { return caching_allocator().stats(index); }
 void empty_cache() { caching_allocator().empty_cache(); }
 void reset_peak_memory_stats(int index) { caching_allocator().reset_peak(index); }
+
+void* host_alloc(size_t nbytes) { return host_allocator().allocate(nbytes); }
+void host_free(void* ptr) { host_allocator().deallocate(ptr); }
+bool is_pinned_block(const void* ptr) { return ptr && host_allocator().is_pinned(ptr); }
+void record_host_use(const void* ptr, int device) { host_allocator().record_use(ptr, device); }
 
 }  // namespace cuda
 }  // namespace dlcore

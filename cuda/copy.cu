@@ -9,10 +9,14 @@
 //   kernel per (dst, src) pair, converting like dlcore::convert (16-bit floats via float).
 // fill_cuda: the value is converted to the tensor's dtype on the host; contiguous zeros use
 //   cudaMemsetAsync, everything else an elementwise store of the value's bits.
+// pinned_storage_cuda / copy_to_device_async_cuda: pinned host storages and the non_blocking
+//   host-to-device copy from them (Note [Pinned host memory] in allocator.cu).
 #include <cstring>
 
 #include "loops.cuh"
 #include "ops/copy.h"
+#include "ops/pinned.h"
+#include "runtime.cuh"
 
 namespace dlcore {
 namespace cuda {
@@ -87,6 +91,27 @@ void copy_cuda(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// ---- pinned host memory (ops/pinned.h) -----------------------------------------------------------
+Storage pinned_storage_cuda(size_t nbytes) {
+  DL_CHECK(is_available(), RuntimeError, "pin_memory: Cannot access accelerator device when none is available (",
+           unavailable_reason(), ")");
+  auto st = std::make_shared<StorageImpl>();
+  st->data = host_alloc(nbytes);
+  st->nbytes = nbytes;
+  st->device = Device{};
+  st->deleter = [](void* p) { host_free(p); };
+  return st;
+}
+
+bool is_pinned_cuda(const void* base) { return is_pinned_block(base); }
+
+void copy_to_device_async_cuda(void* dst, Device dst_dev, const void* src, const void* block, size_t nbytes) {
+  if (nbytes == 0) return;
+  DeviceGuard g(dst_dev.index);
+  DL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, 0));
+  record_host_use(block, dst_dev.index);  // after the copy in stream order
+}
+
 void fill_cuda(const Tensor& t, double value) {
   uint64_t bits = 0;
   DL_DISPATCH_ALL_AND_HALF(t->dtype(), "fill_", [&] {
@@ -114,5 +139,8 @@ void fill_cuda(const Tensor& t, double value) {
 DL_REGISTER_KERNEL(memcpy_between_kernel, CUDA, cuda::memcpy_between_cuda);
 DL_REGISTER_KERNEL(copy_kernel, CUDA, cuda::copy_cuda);
 DL_REGISTER_KERNEL(fill_kernel, CUDA, cuda::fill_cuda);
+DL_REGISTER_KERNEL(pinned_storage_kernel, CUDA, cuda::pinned_storage_cuda);
+DL_REGISTER_KERNEL(is_pinned_kernel, CUDA, cuda::is_pinned_cuda);
+DL_REGISTER_KERNEL(copy_to_device_async_kernel, CUDA, cuda::copy_to_device_async_cuda);
 
 }  // namespace dlcore

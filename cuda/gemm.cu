@@ -1,6 +1,9 @@
 // CUDA GEMM for gemm_kernel (Note [GEMM operands] in ops/linalg.h; CPU reference: cpu/gemm.cpp):
-// C[b] = alpha * A[b] @ B[b] + beta * C[b] over a batch of strided matrices, for float32,
-// float64, float16, bfloat16 (float accumulation) and the integer types.
+// C[b] = act(alpha * A[b] @ B[b] + beta * C[b] + bias) over a batch of strided matrices
+// (Note [GEMM epilogue]), for float32, float64, float16, bfloat16 (float accumulation) and
+// the integer types. float16/bfloat16, and float32 when TF32 is allowed, run on tensor cores
+// (cuda/gemm_mma.cu, Note [Tensor-core GEMM]); everything else, and GPUs older than sm_80,
+// on the SIMT kernel below.
 //
 // Note [CUDA SIMT GEMM]
 // A tiled shared-memory kernel without tensor cores. A block of 256 threads computes a
@@ -14,7 +17,9 @@
 // A and B come in BLAS layout (one unit stride): the tile loads are arranged per layout
 // (template flags) so that consecutive threads read consecutive addresses along the unit
 // stride. Edges are zero-filled on load and clipped on store; beta == 0 does not read C.
+// The epilogue (bias, activation) is applied by each thread to its outputs as it stores them.
 // Batch entries run along gridDim.z (a grid-stride loop beyond 65535 entries).
+#include "gemm_mma.cuh"
 #include "loops.cuh"
 #include "ops/linalg.h"
 
@@ -46,7 +51,7 @@ __device__ __forceinline__ TileIndex tile_index(int e) {
 template <typename T, typename Acc, bool ARowMajor, bool BRowMajor>
 __global__ void __launch_bounds__(kThreads)
     gemm_kernel_simt(int64_t batch, int64_t m, int64_t n, int64_t k, Acc alpha, Acc beta, Operand a, Operand b,
-                     T* __restrict__ c, int64_t c_batch, int64_t c_row, int64_t c_col) {
+                     T* __restrict__ c, int64_t c_batch, int64_t c_row, int64_t c_col, GemmEpilogue ep) {
   // Rows padded by kPad: the threads storing one k column of a row-major A tile (or a
   // column-major B tile) then hit distinct banks.
   __shared__ Acc As[2][kTileK][kTileM + kPad];
@@ -126,9 +131,8 @@ __global__ void __launch_bounds__(kThreads)
       for (int j = 0; j < kPerThread; ++j) {
         const int64_t col = n0 + tx * kPerThread + j;
         if (col >= n) continue;
-        T& out = C[row * c_row + col * c_col];
-        const Acc v = alpha * acc[i][j];
-        out = cast<T>(beta == Acc(0) ? v : v + beta * cast<Acc>(out));
+        T* out = C + row * c_row + col * c_col;
+        *out = cast<T>(gemm_finish(acc[i][j], alpha, beta, out, ep, row, col));
       }
     }
     __syncthreads();  // the next batch entry reuses the shared buffers
@@ -146,10 +150,11 @@ void gemm_typed(const GemmArgs& g) {
   const Operand b{g.b.data, g.b.batch_stride, g.b.row_stride, g.b.col_stride};
   const Acc alpha = static_cast<Acc>(g.alpha), beta = static_cast<Acc>(g.beta);
   D* c = static_cast<D*>(g.c.data);
+  const GemmEpilogue ep = gemm_epilogue(g);
   const bool a_row = g.a.col_stride == 1, b_row = g.b.col_stride == 1;
 #define DL_GEMM_LAUNCH(AR, BR)                                                                                  \
   gemm_kernel_simt<D, Acc, AR, BR><<<grid, kThreads>>>(g.batch, g.m, g.n, g.k, alpha, beta, a, b, c,           \
-                                                       g.c.batch_stride, g.c.row_stride, g.c.col_stride)
+                                                       g.c.batch_stride, g.c.row_stride, g.c.col_stride, ep)
   if (a_row && b_row) DL_GEMM_LAUNCH(true, true);
   else if (a_row) DL_GEMM_LAUNCH(true, false);
   else if (b_row) DL_GEMM_LAUNCH(false, true);
@@ -161,6 +166,7 @@ void gemm_typed(const GemmArgs& g) {
 void gemm_cuda(const GemmArgs& g) {
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   DeviceGuard guard(g.device.index);
+  if (gemm_mma(g)) return;
   switch (g.dtype) {
     case DType::Float32: return gemm_typed<float>(g);
     case DType::Float64: return gemm_typed<double>(g);

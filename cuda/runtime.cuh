@@ -9,6 +9,7 @@
 // or a GPU the query fails softly: device_count() is 0 and allocating raises RuntimeError.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -37,6 +38,13 @@ struct MemoryStats {
 MemoryStats memory_stats(int index);
 void empty_cache();                       // every device: cached blocks back to the driver
 void reset_peak_memory_stats(int index);
+
+// Pinned (page-locked) host memory from a caching allocator (Note [Pinned host memory] in
+// cuda/allocator.cu). host_alloc raises when CUDA is unavailable.
+void* host_alloc(size_t nbytes);
+void host_free(void* ptr);                          // back to the cache (storage deleters)
+bool is_pinned_block(const void* ptr);              // a live block returned by host_alloc
+void record_host_use(const void* ptr, int device);  // a queued copy on `device` reads the block
 
 }  // namespace cuda
 }  // namespace dlcore

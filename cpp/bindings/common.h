@@ -44,6 +44,8 @@ void bind_loss(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_amp(py::module_& m);
+void bind_backends(py::module_& m);
 
 }  // namespace dlcore
 

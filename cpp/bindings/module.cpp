@@ -45,6 +45,8 @@ PYBIND11_MODULE(_C, m) {
   bind_attention(m);
   bind_rnn(m);
   bind_optim(m);
+  bind_amp(m);
+  bind_backends(m);
 
   m.def("_registered_ops", [] {
     py::list out;

@@ -2,6 +2,7 @@
 // conversions and Python operators. Formatting (__repr__), tolist and numpy conversion
 // live in python/dlcore/_tensor.py.
 #include "common.h"
+#include "ops/pinned.h"
 
 namespace dlcore {
 namespace {
@@ -142,9 +143,11 @@ void bind_tensor(py::module_& m) {
       .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int32); })
       .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
       .def("cpu", [](const Tensor& t) { return to_device(t, Device{}); })
-      .def("cuda", [](const Tensor& t, std::optional<int> idx) {
-        return to_device(t, Device{DeviceType::CUDA, idx ? *idx : 0});
-      }, py::arg("device") = py::none())
+      .def("cuda", [](const Tensor& t, std::optional<int> idx, bool non_blocking) {
+        return to_device(t, Device{DeviceType::CUDA, idx ? *idx : 0}, non_blocking);
+      }, py::arg("device") = py::none(), py::arg("non_blocking") = false)
+      .def("pin_memory", &pin_memory)
+      .def("is_pinned", &is_pinned)
       .def("type_as", [](const Tensor& t, const Tensor& o) { return to_dtype(t, o->dtype()); })
       // ---- views
       .def("view", [](const Tensor& t, py::args a) {
@@ -183,13 +186,14 @@ void bind_tensor(py::module_& m) {
   m.def("contiguous", &contiguous);
   m.def("clone", &clone, py::arg("input"));
   m.def("detach", &detach, py::arg("input"));
-  m.def("_to", [](const Tensor& t, py::object dtype, py::object device, bool copy) {
+  m.def("_to", [](const Tensor& t, py::object dtype, py::object device, bool copy, bool non_blocking) {
     Tensor out = t;
-    if (!device.is_none()) out = to_device(out, parse_device_arg(device));
+    if (!device.is_none()) out = to_device(out, parse_device_arg(device), non_blocking);
     if (!dtype.is_none()) out = to_dtype(out, parse_dtype(dtype));
     if (copy && out == t) out = clone(t);
     return out;
-  }, py::arg("self"), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("copy") = false);
+  }, py::arg("self"), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("copy") = false,
+     py::arg("non_blocking") = false);
   m.def("result_type", [](py::handle a, py::handle b) {
     return result_type({as_tensor_arg(a, "result_type", "tensor1"), as_tensor_arg(b, "result_type", "tensor2")});
   });

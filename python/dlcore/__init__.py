@@ -58,6 +58,13 @@ try:
 except ImportError:  # pragma: no cover - present in every build
     pass
 from . import cuda  # noqa: E402,F401
+from . import backends  # noqa: E402,F401
+from . import amp  # noqa: E402,F401
+from .amp import (  # noqa: E402,F401
+    autocast, autocast_decrement_nesting, autocast_increment_nesting, clear_autocast_cache, get_autocast_dtype,
+    is_autocast_available, is_autocast_cache_enabled, is_autocast_enabled, set_autocast_cache_enabled,
+    set_autocast_dtype, set_autocast_enabled,
+)
 from . import data  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401

@@ -339,11 +339,12 @@ def _tolist(self):
 
 
 def _to(self, *args, **kwargs):
-    """to(dtype), to(device), to(device, dtype), to(tensor); copy=, non_blocking= accepted."""
+    """to(dtype), to(device), to(device, dtype), to(tensor); copy=; non_blocking=True copies a pinned CPU
+    tensor to a CUDA device asynchronously (see Tensor.pin_memory)."""
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
+    non_blocking = kwargs.pop("non_blocking", False)
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
@@ -353,7 +354,7 @@ def _to(self, *args, **kwargs):
             dtype = a
         elif a is not None:
             device = a
-    return _C._to(self, dtype, device, copy)
+    return _C._to(self, dtype, device, copy, builtins.bool(non_blocking))
 
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):

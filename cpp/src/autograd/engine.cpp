@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -93,8 +94,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     }
   }
 
-  // 2./3. the walk
+  // 2./3. the walk. Backward formulas run without autocast (Note [Autocast]).
   GradModeGuard mode(create_graph);
+  autocast::Suspend no_autocast;
+  if (!retain_graph) autocast::clear_cache();
   std::unordered_map<Node*, std::vector<Tensor>> buffers;
   std::vector<std::shared_ptr<Node>> ready{root};
   while (!ready.empty()) {

@@ -30,6 +30,7 @@
 // Integer matmul uses the plain loops of gemm_reference, which is also the definition the
 // blocked path must match.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -502,13 +503,55 @@ void gemm_float(const GemmArgs& g) {
   });
 }
 
+// ---- epilogue (Note [GEMM epilogue] in ops/linalg.h): a pass over C after the product ------
+
+template <typename T>
+T gemm_activate(T v, GemmActivation act) {
+  if (act == GemmActivation::Relu) return v > T(0) ? v : T(0);
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (act) {
+      case GemmActivation::Gelu: return T(0.5) * v * std::erfc(-v * T(0.70710678118654752440));
+      case GemmActivation::GeluTanh:
+        return T(0.5) * v * (T(1) + std::tanh(T(0.79788456080286535588) * (v + T(0.044715) * v * v * v)));
+      case GemmActivation::Silu: return v / (T(1) + std::exp(-v));
+      default: break;
+    }
+  }
+  return v;
+}
+
+template <typename T>
+void gemm_epilogue(const GemmArgs& g) {
+  const T* bias = static_cast<const T*>(g.bias);
+  T* C = static_cast<T*>(g.c.data);
+  const int64_t grain = std::max<int64_t>(1, 16384 / g.n);
+  parallel_for(0, g.batch * g.m, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.m, i = r % g.m;
+      T* c = C + b * g.c.batch_stride + i * g.c.row_stride;
+      for (int64_t j = 0; j < g.n; ++j) {
+        T v = c[j * g.c.col_stride];
+        if (bias) v += bias[i * g.bias_row_stride + j * g.bias_col_stride];
+        c[j * g.c.col_stride] = gemm_activate(v, g.activation);
+      }
+    }
+  });
+}
+
+template <typename T>
+void gemm_typed(const GemmArgs& g) {
+  if constexpr (std::is_floating_point_v<T>) gemm_float<T>(g);
+  else gemm_reference<T>(g);
+  if (g.bias || g.activation != GemmActivation::None) gemm_epilogue<T>(g);
+}
+
 void gemm_dispatch(const GemmArgs& g) {
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   switch (g.dtype) {
-    case DType::Float32: return gemm_float<float>(g);
-    case DType::Float64: return gemm_float<double>(g);
-    case DType::Int32: return gemm_reference<int32_t>(g);
-    case DType::Int64: return gemm_reference<int64_t>(g);
+    case DType::Float32: return gemm_typed<float>(g);
+    case DType::Float64: return gemm_typed<double>(g);
+    case DType::Int32: return gemm_typed<int32_t>(g);
+    case DType::Int64: return gemm_typed<int64_t>(g);
     default: break;
   }
   throw TypeError(str_cat("gemm: unsupported dtype ", dtype_name(g.dtype), " on CPU"));

@@ -1,6 +1,7 @@
 // Elementwise binary ops: type promotion, broadcasting, dispatch and gradients.
 #include "ops/binary.h"
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -146,6 +147,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  DL_AUTOCAST(pow(autocast::fp32(a), autocast::fp32(b)));
   Tensor out = binary_forward(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
     SavedTensor sa(a, false), sb(b, false), so(out, true);

@@ -14,7 +14,9 @@
 #include "ops/linalg.h"
 
 #include <algorithm>
+#include <atomic>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -121,9 +123,11 @@ void check_inner(const char* op, const Tensor& a, const Tensor& b, int64_t ka, i
 
 // ---- the batched product --------------------------------------------------------------------
 
-// out = alpha * a @ b + beta * out for a (..., M, K) and b (..., K, N) broadcast to the batch
-// dims `batch`, and out contiguous (batch..., M, N). No checks (callers did them), no autograd.
-void gemm_into(const Tensor& out, const Tensor& a, const Tensor& b, const Shape& batch, double beta, double alpha) {
+// out = act(alpha * a @ b + beta * out + bias) for a (..., M, K) and b (..., K, N) broadcast to
+// the batch dims `batch`, out contiguous (batch..., M, N) and bias, when given, a vector of N
+// (Note [GEMM epilogue]). No checks (callers did them), no autograd.
+void gemm_into(const Tensor& out, const Tensor& a, const Tensor& b, const Shape& batch, double beta, double alpha,
+               const Tensor& bias = Tensor(), GemmActivation act = GemmActivation::None) {
   if (out->numel() == 0) return;
   GemmArgs g;
   g.dtype = a->dtype();
@@ -138,6 +142,12 @@ void gemm_into(const Tensor& out, const Tensor& a, const Tensor& b, const Shape&
   g.a = gemm_operand(a, batch, keep_a);
   g.b = gemm_operand(b, batch, keep_b);
   g.c = {out->raw_data(), g.m * g.n, g.n, 1};
+  if (bias) {
+    g.bias = bias->raw_data();
+    g.bias_col_stride = bias->strides()[0];
+  }
+  g.activation = act;
+  g.allow_tf32 = matmul_allow_tf32();
   gemm_kernel[a->device()](g);
 }
 
@@ -192,11 +202,16 @@ Tensor linear_rows(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = empty({rows, out_features}, x->dtype(), x->device());
   const Tensor wt = make_view(weight, {weight->shape()[1], out_features}, {weight->strides()[1], weight->strides()[0]},
                               weight->offset());  // weight^T, no history
-  if (bias) {
+  // On CUDA the GEMM's epilogue adds the bias (Note [GEMM epilogue]), so the forward is one
+  // launch. The CPU kernel would add it in a pass of its own, so there the bias is copied
+  // into out first and the product added to it (beta = 1): the same pass, and the sums of
+  // the CPU reference are kept as they are.
+  const bool bias_in_epilogue = bias && x->device().is_cuda();
+  if (bias && !bias_in_epilogue) {
     GradModeGuard no_grad(false);
     copy_(out, expand(detach(bias), {rows, out_features}));
   }
-  gemm_into(out, x, wt, {}, bias ? 1.0 : 0.0, 1.0);
+  gemm_into(out, x, wt, {}, bias && !bias_in_epilogue ? 1.0 : 0.0, 1.0, bias_in_epilogue ? bias : Tensor());
   if (any_requires_grad({&x, &weight, &bias})) {
     SavedTensor sx = weight->requires_grad() ? SavedTensor(x, false) : SavedTensor();
     SavedTensor sw = x->requires_grad() ? SavedTensor(weight, false) : SavedTensor();
@@ -211,11 +226,46 @@ Tensor linear_rows(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return out;
 }
 
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_pair(op, x, weight);
+  DL_CHECK(weight->dim() == 2, ValueError, op, ": weight must be 2-d (out_features, in_features), got shape ",
+           shape_str(weight->shape()));
+  DL_CHECK(x->dim() >= 1, ValueError, op, ": input must have at least 1 dimension, got shape ",
+           shape_str(x->shape()));
+  const int64_t in = weight->shape()[1], out_features = weight->shape()[0];
+  DL_CHECK(x->shape().back() == in, ValueError, op, ": input has ", x->shape().back(),
+           " features in its last dim but weight expects ", in, " (input ", shape_str(x->shape()), ", weight ",
+           shape_str(weight->shape()), ")");
+  if (bias) {
+    check_pair(op, bias, weight);
+    DL_CHECK(bias->dim() == 1 && bias->shape()[0] == out_features, ValueError, op, ": bias must have shape [",
+             out_features, "] to match weight ", shape_str(weight->shape()), ", got ", shape_str(bias->shape()));
+  }
+}
+
+std::atomic<bool> g_matmul_allow_tf32{false};
+std::atomic<bool> g_conv_allow_tf32{true};
+
 }  // namespace
+
+bool matmul_allow_tf32() { return g_matmul_allow_tf32.load(std::memory_order_relaxed); }
+void set_matmul_allow_tf32(bool allow) { g_matmul_allow_tf32.store(allow, std::memory_order_relaxed); }
+bool conv_allow_tf32() { return g_conv_allow_tf32.load(std::memory_order_relaxed); }
+void set_conv_allow_tf32(bool allow) { g_conv_allow_tf32.store(allow, std::memory_order_relaxed); }
+
+GemmActivation gemm_activation(const std::string& name, const char* op) {
+  if (name == "none") return GemmActivation::None;
+  if (name == "relu") return GemmActivation::Relu;
+  if (name == "gelu") return GemmActivation::Gelu;
+  if (name == "gelu_tanh") return GemmActivation::GeluTanh;
+  if (name == "silu") return GemmActivation::Silu;
+  throw ValueError(str_cat(op, ": unknown activation '", name, "' (expected none, relu, gelu, gelu_tanh or silu)"));
+}
 
 // ---- ops ------------------------------------------------------------------------------------
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  DL_AUTOCAST(matmul(autocast::lower(a), autocast::lower(b)));
   check_pair("matmul", a, b);
   DL_CHECK(a->dim() >= 1 && b->dim() >= 1, ValueError, "matmul: both arguments need at least 1 dimension, got shapes ",
            shape_str(a->shape()), " and ", shape_str(b->shape()));
@@ -245,6 +295,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  DL_AUTOCAST(mm(autocast::lower(a), autocast::lower(b)));
   check_pair("mm", a, b);
   DL_CHECK(a->dim() == 2 && b->dim() == 2, ValueError, "mm: expected two matrices (2-d), got shapes ",
            shape_str(a->shape()), " and ", shape_str(b->shape()));
@@ -253,6 +304,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  DL_AUTOCAST(bmm(autocast::lower(a), autocast::lower(b)));
   check_pair("bmm", a, b);
   DL_CHECK(a->dim() == 3 && b->dim() == 3, ValueError, "bmm: expected two batches of matrices (3-d), got shapes ",
            shape_str(a->shape()), " and ", shape_str(b->shape()));
@@ -267,6 +319,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 // the kernel scales it by beta while adding the product. beta == 0 ignores bias entirely
 // (NaN in it does not propagate), as in PyTorch. The backward saves a and b only.
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, double beta, double alpha) {
+  DL_AUTOCAST(addmm(autocast::lower(bias), autocast::lower(a), autocast::lower(b), beta, alpha));
   check_pair("addmm", a, b);
   check_same_device("addmm", bias, a);
   DL_CHECK(bias->dtype() == a->dtype(), TypeError, "addmm: expected input to have the dtype of the matrices, got ",
@@ -311,21 +364,10 @@ Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, double beta, 
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const OptTensor& bias_opt) {
+  DL_AUTOCAST(linear(autocast::lower(x), autocast::lower(weight), autocast::lower(bias_opt)));
   const Tensor bias = bias_opt ? *bias_opt : Tensor();
-  check_pair("linear", x, weight);
-  DL_CHECK(weight->dim() == 2, ValueError, "linear: weight must be 2-d (out_features, in_features), got shape ",
-           shape_str(weight->shape()));
-  DL_CHECK(x->dim() >= 1, ValueError, "linear: input must have at least 1 dimension, got shape ",
-           shape_str(x->shape()));
-  const int64_t in = weight->shape()[1], out_features = weight->shape()[0];
-  DL_CHECK(x->shape().back() == in, ValueError, "linear: input has ", x->shape().back(),
-           " features in its last dim but weight expects ", in, " (input ", shape_str(x->shape()), ", weight ",
-           shape_str(weight->shape()), ")");
-  if (bias) {
-    check_pair("linear", bias, weight);
-    DL_CHECK(bias->dim() == 1 && bias->shape()[0] == out_features, ValueError, "linear: bias must have shape [",
-             out_features, "] to match weight ", shape_str(weight->shape()), ", got ", shape_str(bias->shape()));
-  }
+  check_linear("linear", x, weight, bias);
+  const int64_t out_features = weight->shape()[0];
   // y = x @ weight^T + bias: one recorded product on the rows of x (its leading dims folded
   // into rows, Note [Linear]).
   if (x->dim() == 2) return linear_rows(x, weight, bias);
@@ -333,6 +375,34 @@ Tensor linear(const Tensor& x, const Tensor& weight, const OptTensor& bias_opt) 
     return fold_rows(x, out_features, [&](const Tensor& rows) { return linear_rows(rows, weight, bias); });
   Tensor y = matmul(x, mT(weight));
   return bias ? add(y, bias) : y;
+}
+
+Tensor linear_activation(const Tensor& x, const Tensor& weight, const Tensor& bias, GemmActivation act) {
+  DL_AUTOCAST(
+      linear_activation(autocast::lower(x), autocast::lower(weight), bias ? autocast::lower(bias) : bias, act));
+  check_linear("linear_activation", x, weight, bias);
+  DL_CHECK(act == GemmActivation::None || is_floating(x->dtype()), TypeError,
+           "linear_activation: activations need a floating dtype, got ", x->describe());
+  const int64_t out_features = weight->shape()[0];
+  // One GEMM with the bias and the activation in its epilogue when no graph is recorded (the
+  // backward of gelu/silu would need the pre-activation, which the fused kernel never stores).
+  if (!any_requires_grad({&x, &weight, &bias}) && (x->dim() == 2 || (x->dim() > 2 && rows_foldable(x)))) {
+    const Tensor wt = make_view(weight, {weight->shape()[1], out_features},
+                                {weight->strides()[1], weight->strides()[0]}, weight->offset());  // weight^T
+    return fold_rows(x, out_features, [&](const Tensor& rows) {
+      Tensor out = empty({rows->shape()[0], out_features}, x->dtype(), x->device());
+      gemm_into(out, rows, wt, {}, 0.0, 1.0, bias, act);
+      return out;
+    });
+  }
+  const Tensor y = linear(x, weight, bias ? OptTensor(bias) : std::nullopt);
+  switch (act) {
+    case GemmActivation::Relu: return relu(y);
+    case GemmActivation::Gelu: return gelu(y, false);
+    case GemmActivation::GeluTanh: return gelu(y, true);
+    case GemmActivation::Silu: return silu(y);
+    default: return y;
+  }
 }
 
 DL_REGISTER_OPS({"matmul", "linalg", true}, {"mm", "linalg", true}, {"bmm", "linalg", true},

@@ -13,6 +13,7 @@
 // For probability targets d loss_i / d p_c = -(1 - e) * w_c * (x_c - lse).
 #include "ops/loss.h"
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 
 namespace dlcore {
@@ -190,6 +191,8 @@ std::pair<Tensor, Tensor> cross_entropy_rows(const Tensor& xr, const Tensor& tar
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const OptTensor& w, int64_t ignore_index,
                      const std::string& reduction, double label_smoothing) {
+  DL_AUTOCAST(cross_entropy(autocast::fp32(input), autocast::fp32(target), autocast::fp32(w), ignore_index, reduction,
+                            label_smoothing));
   const char* op = "cross_entropy";
   check_input(input, op);
   DL_CHECK(target != nullptr, ValueError, op, ": target is None");
@@ -219,6 +222,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const OptTensor&
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const OptTensor& w, int64_t ignore_index,
                 const std::string& reduction) {
+  DL_AUTOCAST(nll_loss(autocast::fp32(input), target, autocast::fp32(w), ignore_index, reduction));
   const char* op = "nll_loss";
   check_input(input, op);
   DL_CHECK(target != nullptr, ValueError, op, ": target is None");
@@ -281,6 +285,7 @@ Tensor one_minus(const Tensor& t) { return sub(wrap_scalar(1.0, DType::Float64),
 // d/dt = w * (log(1 - x) - log(x)); d/dw = the unweighted loss.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const OptTensor& w,
                             const std::string& reduction) {
+  DL_AUTOCAST(binary_cross_entropy(autocast::fp32(input), autocast::fp32(target), autocast::fp32(w), reduction));
   const char* op = "binary_cross_entropy";
   const Tensor weight = opt(w);
   check_binary(input, target, weight, op);
@@ -318,6 +323,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Opt
 // d/dw = the unweighted loss; d/dpos_weight = w * t * softplus(-x).
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const OptTensor& w,
                                         const std::string& reduction, const OptTensor& pw) {
+  DL_AUTOCAST(binary_cross_entropy_with_logits(autocast::fp32(input), autocast::fp32(target), autocast::fp32(w),
+                                               reduction, autocast::fp32(pw)));
   const char* op = "binary_cross_entropy_with_logits";
   const Tensor weight = opt(w), pos_weight = opt(pw);
   check_binary(input, target, weight, op);

@@ -10,6 +10,7 @@
 // raise on double backward instead (check_no_double_backward).
 #include "ops/norm.h"
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 
 namespace dlcore {
@@ -66,6 +67,12 @@ Tensor empty_if(bool needed, const Shape& shape, const Tensor& like) {
 
 Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTensor& running_var,
                   const OptTensor& weight, const OptTensor& bias, bool training, double momentum, double eps) {
+  if (autocast::active() && autocast::is_reduced(x)) {  // float32 inside, x's dtype out (Note [Autocast])
+    autocast::Suspend off;
+    return to_dtype(batch_norm(autocast::fp32(x), running_mean, running_var, autocast::fp32(weight),
+                               autocast::fp32(bias), training, momentum, eps),
+                    x->dtype());
+  }
   const char* op = "batch_norm";
   check_input(op, x, 2, "(N, C, ...)");
   const int64_t C = x->size(1);
@@ -139,6 +146,7 @@ Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTenso
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const OptTensor& weight, const OptTensor& bias,
                   double eps) {
+  DL_AUTOCAST(layer_norm(autocast::fp32(x), normalized_shape, autocast::fp32(weight), autocast::fp32(bias), eps));
   const char* op = "layer_norm";
   check_input(op, x, 1, "");
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
@@ -187,6 +195,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const OptTenso
 // ---- group_norm --------------------------------------------------------------------------------
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const OptTensor& weight, const OptTensor& bias, double eps) {
+  DL_AUTOCAST(group_norm(autocast::fp32(x), num_groups, autocast::fp32(weight), autocast::fp32(bias), eps));
   const char* op = "group_norm";
   check_input(op, x, 2, "(N, C, ...)");
   const int64_t N = x->size(0), C = x->size(1);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <optional>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -216,6 +217,7 @@ Tensor forward_value(const SavedTensor& saved, const Node& n, const ReducePlan& 
 // ---- sum, mean, prod ------------------------------------------------------------------------
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (!dtype) DL_AUTOCAST(sum(autocast::fp32(x), dims, keepdim, dtype));
   ReducePlan plan = make_reduce_plan(x, dims, "sum");
   Tensor out;
   {
@@ -282,6 +284,7 @@ Tensor prod_plan(const Tensor& x, const ReducePlan& plan, bool keepdim) {
 }  // namespace
 
 Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  DL_AUTOCAST(prod(autocast::fp32(x), dim, keepdim));
   return prod_plan(x, make_reduce_plan(x, dim ? Shape{*dim} : Shape{}, "prod"), keepdim);
 }
 
@@ -414,6 +417,7 @@ Tensor std(const Tensor& x, const Shape& dims, double correction, bool keepdim) 
 // ---- logsumexp, norm ----------------------------------------------------------------------
 
 Tensor logsumexp(const Tensor& x0, const Shape& dims, bool keepdim) {
+  DL_AUTOCAST(logsumexp(autocast::fp32(x0), dims, keepdim));
   ReducePlan plan = make_reduce_plan(x0, dims, "logsumexp");
   check_cpu_dtype("logsumexp", x0);
   Tensor x = is_floating(x0->dtype()) ? x0 : to_dtype(x0, DType::Float32);
@@ -454,6 +458,7 @@ Tensor norm_backward(const Tensor& g, const Tensor& x, const Tensor& nk, const R
 }  // namespace
 
 Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  DL_AUTOCAST(norm(autocast::fp32(x), p, dims, keepdim));
   ReducePlan plan = make_reduce_plan(x, dims, "norm");
   check_floating("norm", x);
   check_cpu_dtype("norm", x);
@@ -507,6 +512,7 @@ Tensor cumsum_dir(const Tensor& x, int64_t dim, bool reverse) {
 }  // namespace
 
 Tensor cumsum(const Tensor& x, int64_t dim) {
+  DL_AUTOCAST(cumsum(autocast::fp32(x), dim));
   const int64_t d = wrap_dim_of(x, dim, "cumsum");
   check_cpu_dtype("cumsum", x);
   return cumsum_dir(is_floating(x->dtype()) ? x : to_dtype(x, DType::Int64), d, false);

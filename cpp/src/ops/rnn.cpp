@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "ops/linalg.h"
 
@@ -104,6 +105,9 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(const Tensor& input, const Tensor& 
                                              const Tensor& weight_ih, const Tensor& weight_hh,
                                              const OptTensor& bias_ih, const OptTensor& bias_hh,
                                              const std::string& mode_name, bool reverse) {
+  DL_AUTOCAST(rnn_layer(autocast::lower(input), autocast::lower(hx), autocast::lower(cx), autocast::lower(weight_ih),
+                        autocast::lower(weight_hh), autocast::lower(bias_ih), autocast::lower(bias_hh), mode_name,
+                        reverse));
   const RnnMode mode = parse_mode(mode_name);
   check_args(input, hx, cx, weight_ih, weight_hh, bias_ih, bias_hh, mode);
   const bool lstm = mode == RnnMode::Lstm, gru = mode == RnnMode::Gru;

@@ -2,6 +2,7 @@
 // backward.
 #include "ops/softmax.h"
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 #include "ops/reduce.h"
@@ -53,8 +54,15 @@ Tensor softmax_forward(bool log, const Tensor& x, int64_t dim) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_forward(false, x, dim); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_forward(true, x, dim); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  DL_AUTOCAST(softmax(autocast::fp32(x), dim));
+  return softmax_forward(false, x, dim);
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  DL_AUTOCAST(log_softmax(autocast::fp32(x), dim));
+  return softmax_forward(true, x, dim);
+}
 
 DL_REGISTER_OPS({"softmax", "softmax", true}, {"log_softmax", "softmax", true});
 

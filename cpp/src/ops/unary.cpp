@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -122,18 +123,21 @@ Tensor sign(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
+  DL_AUTOCAST(exp(autocast::fp32(x)));
   Tensor y = unary_forward(UnaryOp::Exp, x);
   record_unary("ExpBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * yv; }, &recompute_exp);
   return y;
 }
 
 Tensor log(const Tensor& x) {
+  DL_AUTOCAST(log(autocast::fp32(x)));
   Tensor y = unary_forward(UnaryOp::Log, x);
   record_unary("LogBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / xv; });
   return y;
 }
 
 Tensor log1p(const Tensor& x) {
+  DL_AUTOCAST(log1p(autocast::fp32(x)));
   Tensor y = unary_forward(UnaryOp::Log1p, x);
   record_unary("Log1pBackward", x, y, true, false,
                [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv + 1.0); });
@@ -148,6 +152,7 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor rsqrt(const Tensor& x) {
+  DL_AUTOCAST(rsqrt(autocast::fp32(x)));
   Tensor y = unary_forward(UnaryOp::Rsqrt, x);
   record_unary("RsqrtBackward", x, y, false, true,
                [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv * yv) * -0.5; }, &recompute_rsqrt);
@@ -204,6 +209,7 @@ Tensor gelu(const Tensor& x, bool tanh_approx) {
 }
 Tensor silu(const Tensor& x) { return fused_activation(UnaryOp::Silu, "SiluBackward", x); }
 Tensor softplus(const Tensor& x, double beta, double threshold) {
+  DL_AUTOCAST(softplus(autocast::fp32(x), beta, threshold));
   DL_CHECK(beta != 0, ValueError, "softplus: beta must be non-zero");
   return fused_activation(UnaryOp::Softplus, "SoftplusBackward", x, beta, threshold);
 }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/autocast.h"
 #include "dlcore/ops.h"
 
 namespace dlcore {
@@ -18,6 +19,7 @@ DL_DEFINE_KERNEL(upsample_linear_backward_kernel);
 Tensor interpolate(const Tensor& x, const std::optional<Shape>& size,
                    const std::optional<std::vector<double>>& scale_factor, const std::string& mode,
                    std::optional<bool> align_corners, std::optional<bool> recompute_scale_factor) {
+  DL_AUTOCAST(interpolate(autocast::fp32(x), size, scale_factor, mode, align_corners, recompute_scale_factor));
   const char* op = "interpolate";
   const int64_t nd = x->dim();
   DL_CHECK(nd >= 3 && nd <= 5, ValueError, op, ": expected a 3-d, 4-d or 5-d input (N, C, *spatial), got input ",

@@ -7,6 +7,11 @@ iterator dropped early (``break``) is collected, and its ``__del__`` stops the t
 drains the queue. An exception raised while preparing a batch is passed through the queue
 and re-raised in the main thread at the position of the failed batch.
 
+Note [Pinned batches]: with ``pin_memory=True`` every tensor of a batch (inside lists, tuples,
+dicts and namedtuples too) is copied to pinned host memory by the thread that prepares it, so
+the training loop's ``batch.to("cuda", non_blocking=True)`` is an asynchronous copy that
+overlaps with the GPU's work (Note [Pinned host memory] in cuda/allocator.cu).
+
 Note [Random numbers in the thread]: the shuffle order is drawn in the main thread when an
 epoch starts. Random transforms in ``__getitem__`` draw from dlcore's global generator in the
 prefetch thread; when the training loop draws from it at the same time (dropout, init), the
@@ -15,6 +20,7 @@ interleaving is not fixed, so use ``prefetch=0`` for bit-reproducible runs in th
 import collections.abc
 import queue
 import threading
+import warnings
 
 import numpy as np
 
@@ -78,6 +84,24 @@ def default_collate(batch):
         return [default_collate(list(s)) for s in zip(*batch)]
     raise TypeError(f"default_collate: batch elements must be tensors, numpy arrays, numbers, strings, dicts "
                     f"or sequences; found {type(elem).__name__}")
+
+
+def pin_memory(data):
+    """``data`` with every tensor in it copied to pinned host memory (already pinned ones and
+    non-tensors are returned as they are), keeping the container types."""
+    if isinstance(data, dlcore.Tensor):
+        return data.pin_memory()
+    if isinstance(data, (str, bytes)):
+        return data
+    if isinstance(data, collections.abc.Mapping):
+        return {k: pin_memory(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(pin_memory(v) for v in data))
+    if isinstance(data, tuple):
+        return tuple(pin_memory(v) for v in data)
+    if isinstance(data, list):
+        return [pin_memory(v) for v in data]
+    return data
 
 
 class _ExceptionWrapper:
@@ -176,7 +200,8 @@ class DataLoader:
     then depends on (seed, epoch) only) or from dlcore's global generator when it is None.
     ``sampler`` is any iterable of indices with a length (not together with ``shuffle``).
     ``prefetch`` batches are prepared ahead by a background thread (0: in the calling thread).
-    ``pin_memory`` is accepted and ignored (CPU). A TensorDataset with the default collate is
+    ``pin_memory`` puts every batch in pinned host memory (Note [Pinned batches]); without a CUDA
+    device it warns and is ignored, as in PyTorch. A TensorDataset with the default collate is
     batched with one ``index_select`` per tensor.
     """
 
@@ -198,7 +223,11 @@ class DataLoader:
         self.collate_fn = default_collate if collate_fn is None else collate_fn
         self.generator = generator
         self.prefetch = int(prefetch)
-        self.pin_memory = pin_memory
+        self.pin_memory = bool(pin_memory)
+        if self.pin_memory and not dlcore.cuda.is_available():
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
+                          "memory won't be used.", stacklevel=2)
+            self.pin_memory = False
         self._epoch = 0
 
     def _indices(self):
@@ -215,6 +244,12 @@ class DataLoader:
         return [indices[i:i + bs] for i in range(0, stop, bs)]
 
     def _fetcher(self):
+        fetch = self._unpinned_fetcher()
+        if not self.pin_memory:
+            return fetch
+        return lambda indices: pin_memory(fetch(indices))
+
+    def _unpinned_fetcher(self):
         dataset, collate = self.dataset, self.collate_fn
         if isinstance(dataset, TensorDataset) and collate is default_collate:
             tensors = dataset.tensors

@@ -143,18 +143,21 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 # ---- losses ------------------------------------------------------------------------------------
 def mse_loss(input, target, reduction="mean"):
     _check_same_shape(input, target, "mse_loss")
+    input, target = dlcore._C._autocast_fp32(input, target)  # float32 under autocast
     d = input - target
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
     _check_same_shape(input, target, "l1_loss")
+    input, target = dlcore._C._autocast_fp32(input, target)  # float32 under autocast
     return _reduce(dlcore.abs(input - target), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (plain L1 when beta == 0)."""
     _check_same_shape(input, target, "smooth_l1_loss")
+    input, target = dlcore._C._autocast_fp32(input, target)  # float32 under autocast
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     ad = dlcore.abs(input - target)
@@ -167,6 +170,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
     _check_same_shape(input, target, "huber_loss")
+    input, target = dlcore._C._autocast_fp32(input, target)  # float32 under autocast
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     ad = dlcore.abs(input - target)
@@ -177,6 +181,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 def kl_div(input, target, reduction="mean", log_target=False):
     """target * (log target - input) pointwise (input holds log-probabilities)."""
     _check_same_shape(input, target, "kl_div")
+    input, target = dlcore._C._autocast_fp32(input, target)  # float32 under autocast
     if log_target:
         loss = dlcore.exp(target) * (target - input)
     else:
