@@ -14,6 +14,7 @@
 
 #include <string>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
 
@@ -48,8 +49,8 @@ Tensor check_operands(const std::string& op, int64_t spatial, const Tensor& x, c
            "-d (unbatched) or ", spatial + 2, "-d (batched) input, got shape ", shape_str(x->shape()));
   DL_CHECK(w->dim() == spatial + 2, ValueError, op, ": expected a ", spatial + 2, "-d weight, got shape ",
            shape_str(w->shape()));
-  DL_CHECK(is_floating(x->dtype()) && is_cpu_compute_type(x->dtype()), TypeError, op,
-           ": expected a float32 or float64 input, got ", x->describe());
+  DL_CHECK(is_floating(x->dtype()) && (is_cpu_compute_type(x->dtype()) || !x->device().is_cpu()), TypeError, op,
+           ": expected a float32 or float64 input", x->device().is_cpu() ? " on CPU" : "", ", got ", x->describe());
   DL_CHECK(w->dtype() == x->dtype(), TypeError, op, ": input and weight must have the same dtype, got ",
            x->describe(), " and ", w->describe());
   check_same_device(op.c_str(), x, w);
@@ -138,6 +139,8 @@ void record_conv(const char* node, int64_t spatial, bool transposed, const ConvP
 
 Tensor conv_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tensor& bias, const Shape& stride,
                const Shape& padding, const std::string& padding_mode, const Shape& dilation, int64_t groups) {
+  DL_AUTOCAST(conv_nd(spatial, autocast::lower(x_in), autocast::lower(w), autocast::lower(bias), stride, padding,
+                      padding_mode, dilation, groups));
   const std::string op = op_name(spatial, false);
   Tensor x = check_operands(op, spatial, x_in, w, bias, groups, false);
   const std::string shapes = str_cat(" (input ", shape_str(x_in->shape()), ", weight ", shape_str(w->shape()), ")");
@@ -183,6 +186,8 @@ Tensor conv_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tenso
 Tensor conv_transpose_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tensor& bias,
                          const Shape& stride, const Shape& padding, const Shape& output_padding, int64_t groups,
                          const Shape& dilation) {
+  DL_AUTOCAST(conv_transpose_nd(spatial, autocast::lower(x_in), autocast::lower(w), autocast::lower(bias), stride,
+                                padding, output_padding, groups, dilation));
   const std::string op = op_name(spatial, true);
   Tensor x = check_operands(op, spatial, x_in, w, bias, groups, true);
   // The forward convolution whose adjoint this is: K = C_in, C = C_out.
