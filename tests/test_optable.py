@@ -25,6 +25,15 @@ GRAD = [r for r in ROWS if r.grad]
 ERRORS = [(r, i) for r in ROWS for i in range(len(r.errors))]
 
 
+@pytest.fixture(autouse=True)
+def poisoned_outputs():
+    """Every tensor the ops allocate starts as NaN / a large value (Note [Poisoned new tensors]):
+    an output element a kernel leaves unwritten fails the comparison."""
+    prev = dlcore._C._set_poison_new_tensors(True)
+    yield
+    dlcore._C._set_poison_new_tensors(prev)
+
+
 def _samples(row):
     return row.samples(np.random.default_rng(zlib.crc32(row.key.encode())))  # the same data in every run
 
@@ -73,6 +82,72 @@ def test_gradcheck(row):
         assert dlcore.autograd.gradcheck(row.op, args, eps=1e-6, atol=1e-5, rtol=1e-4)
         checked += 1
     assert checked, f"{row.key}: no sample had a differentiable input"
+
+
+# ---- the same rows on other devices: outputs and gradients equal to the CPU kernels' -----------
+# Tolerances are the rows' own (by dtype), as the GPU kernels accumulate in the same precision.
+# An op with no kernel for the device is skipped with the dispatcher's message.
+OTHER_DEVICES = ["cuda"]
+DEVICE_CASES = [(r, d, dev) for dev in OTHER_DEVICES for r in ROWS for d in r.dtypes]
+
+
+def _on(device, arg):
+    if not isinstance(arg, dlcore.Tensor):
+        return arg
+    return arg.detach().to(device).requires_grad_(arg.requires_grad)
+
+
+def _run_with_grads(row, args, rng_seed):
+    """The op's outputs and, for a differentiable row, the grads of its float inputs under a
+    random upstream gradient (the same on every device)."""
+    dlcore.manual_seed(0)  # rows that draw random numbers draw the same on every device
+    got = row.op(*args)
+    outs = outputs_of(got)
+    grads = []
+    if row.grad:
+        diff = [o for o in outs if isinstance(o, dlcore.Tensor) and o.requires_grad]
+        if diff:
+            rng = np.random.default_rng(rng_seed)
+            loss = None
+            for o in diff:
+                g = dlcore.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype, device=o.device)
+                term = (o * g).sum()
+                loss = term if loss is None else loss + term
+            loss.backward()
+            grads = [a.grad for a in args if isinstance(a, dlcore.Tensor) and a.requires_grad]
+    return outs, grads
+
+
+def _device_available(device):
+    return device == "cpu" or (device == "cuda" and dlcore.cuda.is_available())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("row,dtype,device", DEVICE_CASES, ids=[f"{r.key}-{d}-{v}" for r, d, v in DEVICE_CASES])
+def test_device_matches_cpu(row, dtype, device):
+    if not _device_available(device):
+        pytest.skip(f"no {device} device")
+    for i, sample in enumerate(_samples(row)):
+        cpu_args = [to_dlcore(a, dtype, requires_grad=row.grad) for a in sample]
+        dev_args = [_on(device, a) for a in cpu_args]
+        try:
+            got, got_grads = _run_with_grads(row, dev_args, i)
+        except NotImplementedError as e:
+            if f"has no {device.upper()} kernel" in str(e):
+                pytest.skip(str(e))
+            raise
+        want, want_grads = _run_with_grads(row, cpu_args, i)
+        ctx = f"sample {i}, {dtype}, {device}"
+        for g in got:
+            if isinstance(g, dlcore.Tensor):
+                assert g.device.type == device, f"{row.key}: an output on {g.device} ({ctx})"
+        _compare(row, [g.cpu() if isinstance(g, dlcore.Tensor) else g for g in got],
+                 [as_numpy(w) if isinstance(w, dlcore.Tensor) else w for w in want], dtype, ctx)
+        assert len(got_grads) == len(want_grads), f"{row.key}: {ctx}"
+        for k, (g, w) in enumerate(zip(got_grads, want_grads)):
+            assert (g is None) == (w is None), f"{row.key}: grad {k} ({ctx})"
+            if g is not None:
+                _compare(row, g.cpu(), w.numpy(), dtype, f"grad of input {k}, {ctx}")
 
 
 @pytest.mark.parametrize("row,i", ERRORS, ids=[f"{r.key}-{i}" for r, i in ERRORS])

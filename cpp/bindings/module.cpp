@@ -3,6 +3,7 @@
 #include "common.h"
 #include "dlcore/dispatch.h"
 #include "dlcore/parallel.h"
+#include "dlcore/poison.h"
 
 namespace dlcore {
 
@@ -54,6 +55,8 @@ PYBIND11_MODULE(_C, m) {
     return out;
   });
   m.def("_kernel_coverage", [] { return kernel_coverage(); });
+  m.def("_set_poison_new_tensors", &set_poison_new_tensors, py::arg("on"),
+        "Fill every new tensor with NaN / a large value (tests of unwritten outputs); returns the previous setting.");
   m.def("_cpu_capability", [] { return std::string(active_cpu_capability()); });
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);

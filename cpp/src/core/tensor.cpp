@@ -1,10 +1,12 @@
 // TensorImpl basics, devices, construction and the shape helpers every op uses.
 #include "dlcore/tensor.h"
 
+#include <atomic>
 #include <cmath>
 
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
+#include "dlcore/poison.h"
 
 namespace dlcore {
 
@@ -103,12 +105,22 @@ const std::shared_ptr<Node>& TensorImpl::grad_fn() const {
 
 std::string TensorImpl::describe() const { return std::string(dtype_name(dtype_)) + " " + shape_str(shape_); }
 
+namespace {
+std::atomic<bool> g_poison{false};
+PoisonFill g_poison_fill = nullptr;
+}  // namespace
+
+void set_poison_fill(PoisonFill fill) { g_poison_fill = fill; }
+bool set_poison_new_tensors(bool on) { return g_poison.exchange(on); }
+
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t s : shape)
     DL_CHECK(s >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
   int64_t n = shape_numel(shape);
   auto st = new_storage(static_cast<size_t>(n) * dtype_size(dtype), device);
-  return std::make_shared<TensorImpl>(std::move(st), shape, contiguous_strides(shape), 0, dtype);
+  Tensor t = std::make_shared<TensorImpl>(std::move(st), shape, contiguous_strides(shape), 0, dtype);
+  if (n && g_poison.load(std::memory_order_relaxed) && g_poison_fill) g_poison_fill(t);  // Note [Poisoned new tensors]
+  return t;
 }
 
 Tensor empty_like(const Tensor& t) { return empty(t->shape(), t->dtype(), t->device()); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/autocast.h"
 #include "dlcore/autograd.h"
 
 namespace dlcore {
@@ -101,6 +102,7 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
   Prepared r;
   AttnParams& p = r.p;
   p.dtype = query->dtype();
+  p.device = query->device();
   p.batch = batch;
   p.L = query->size(-2);
   p.S = key->size(-2);
@@ -162,6 +164,8 @@ Shape with_matrix(Shape s, int64_t rows, int64_t cols) {
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const OptTensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale, std::pair<int64_t, int64_t> window_size) {
+  DL_AUTOCAST(scaled_dot_product_attention(autocast::lower(query), autocast::lower(key), autocast::lower(value),
+                                           autocast::lower(attn_mask), dropout_p, is_causal, scale, window_size));
   Prepared r = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, window_size);
   AttnParams& p = r.p;
   const Device dev = query->device();
@@ -174,7 +178,7 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
     p.stream = static_cast<uint64_t>(ud[0] * 4294967296.0) << 32 | static_cast<uint64_t>(ud[1] * 4294967296.0);
   }
   Tensor out = empty(with_matrix(p.batch, p.L, p.Ev), p.dtype, dev);
-  Tensor lse = empty({shape_numel(p.batch), p.L}, p.dtype, dev);
+  Tensor lse = empty({shape_numel(p.batch), p.L}, attn_lse_dtype(p.dtype), dev);
   p.out = dense_operand(out);
   p.lse = lse->raw_data();
   attention_forward_kernel[dev](p);

@@ -1,8 +1,11 @@
 // copy_, fill_, contiguous, clone, dtype and device conversion, detach.
 #include "ops/copy.h"
 
+#include <limits>
+
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
+#include "dlcore/poison.h"
 
 namespace dlcore {
 
@@ -61,6 +64,18 @@ void copy_(const Tensor& dst, const Tensor& src) {
     rebase_history(dst, node);
   }
 }
+
+namespace {
+// Note [Poisoned new tensors] in dlcore/poison.h.
+void poison_fill(const Tensor& t) {
+  double v = std::numeric_limits<double>::quiet_NaN();
+  if (t->dtype() == DType::Bool) v = 1;
+  if (t->dtype() == DType::Int32) v = 2147483647.0;
+  if (t->dtype() == DType::Int64) v = 4611686018427387904.0;  // 2^62: exact in double
+  fill_kernel[t->device()](t, v);
+}
+const bool poison_fill_registered = (set_poison_fill(&poison_fill), true);
+}  // namespace
 
 void fill_(const Tensor& t, double value) {
   if (t->requires_grad()) check_inplace(t, "fill_");

@@ -87,7 +87,7 @@ class CausalSelfAttention(nn.Module):
             # query i (absolute position past + i) sees keys 0 .. past + i
             mask = None
             if T > 1:
-                mask = dlcore.ones(T, past + T, dtype=dlcore.bool).tril(diagonal=past)
+                mask = dlcore.ones(T, past + T, dtype=dlcore.bool, device=x.device).tril(diagonal=past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.c_proj(y))
