@@ -147,6 +147,50 @@ __device__ __forceinline__ const char* mask_base(const Args<A>& p, int64_t bh) {
   return static_cast<const char*>(p.mask.data) + batch_offset(p.mask, p.batch, bh) * size;
 }
 
+// One bh's operands.
+template <typename T>
+struct Head {
+  const T *q, *k, *v, *go;  // go: grad_out, null in the forward
+  const char* mask;
+};
+
+template <typename T, typename A>
+__device__ __forceinline__ Head<T> head_of(const Args<A>& p, int64_t bh) {
+  Head<T> h;
+  h.q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
+  h.k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
+  h.v = static_cast<const T*>(p.v.data) + batch_offset(p.v, p.batch, bh);
+  h.go = p.gout.data ? static_cast<const T*>(p.gout.data) + batch_offset(p.gout, p.batch, bh) : nullptr;
+  h.mask = mask_base<A, T>(p, bh);
+  return h;
+}
+
+// lse and delta of the query rows [i0, i0 + rows) into shared memory (-inf and 0 past L).
+template <typename A>
+__device__ __forceinline__ void stage_row_stats(const Args<A>& p, int64_t bh, int64_t i0, int rows, A* lse_s,
+                                                A* delta_s) {
+  for (int x = threadIdx.x; x < rows; x += kThreads) {
+    const int64_t i = i0 + x;
+    lse_s[x] = i < p.L ? p.lse[bh * p.L + i] : A(-INFINITY);
+    delta_s[x] = i < p.L ? p.delta[bh * p.L + i] : A(0);
+  }
+}
+
+// acc[a][c] += sum over t < count of lhs[row a][t] * rhs[t][column c], for the thread's rows
+// ty + 16a (lhs pitch LDL) and columns tx + 16c (rhs pitch LDR), both in shared memory.
+template <typename A, int R, int N, int LDL, int LDR>
+__device__ __forceinline__ void accumulate_product(A (&acc)[R][N], const A* lhs, const A* rhs, int count) {
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  for (int t = 0; t < count; ++t) {
+    A y[N];
+    for (int c = 0; c < N; ++c) y[c] = rhs[t * LDR + tx + 16 * c];
+    for (int a = 0; a < R; ++a) {
+      const A x = lhs[(ty + 16 * a) * LDL + t];
+      for (int c = 0; c < N; ++c) acc[a][c] += x * y[c];
+    }
+  }
+}
+
 // ---- forward --------------------------------------------------------------------------------
 
 // R x C per-thread score tile (BQ = 16R queries, BK = 16C keys), N head columns per thread.
@@ -161,11 +205,8 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
   const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
   const int64_t nqb = ceil_div(p.L, BQ);
   const int64_t bh = blockIdx.x / nqb, i0 = blockIdx.x % nqb * BQ;
-  const T* q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
-  const T* k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
-  const T* v = static_cast<const T*>(p.v.data) + batch_offset(p.v, p.batch, bh);
-  const char* mask = mask_base<A, T>(p, bh);
-  stage<T, A>(qs, LD, q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
+  const Head<T> h = head_of<T>(p, bh);
+  stage<T, A>(qs, LD, h.q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
 
   A m[R], l[R], acc[R][N];
   for (int a = 0; a < R; ++a) {
@@ -177,7 +218,7 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
   window_keys(p, i0, min(i0 + BQ, p.L), jlo, jhi);
   for (int64_t j0 = jlo; j0 < jhi; j0 += BK) {
     __syncthreads();  // qs staged; the previous block is done with kv and ps
-    stage<T, A>(kv, LD, k, p.k.rs, j0, BK, jhi, p.E, W, A(1));
+    stage<T, A>(kv, LD, h.k, p.k.rs, j0, BK, jhi, p.E, W, A(1));
     __syncthreads();
     A s[R][C] = {};
     for (int d = 0; d < p.E; ++d) {
@@ -192,7 +233,7 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
       A mt = -INFINITY;
       for (int b = 0; b < C; ++b) {
         const int64_t j = j0 + tx + 16 * b;
-        s[a][b] = i < p.L && j < jhi ? masked_score<T>(p, mask, i, j, s[a][b]) : A(-INFINITY);
+        s[a][b] = i < p.L && j < jhi ? masked_score<T>(p, h.mask, i, j, s[a][b]) : A(-INFINITY);
         mt = MaxOp{}(mt, s[a][b]);
       }
       const A mnew = MaxOp{}(m[a], half_warp_max(mt));
@@ -210,17 +251,9 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
       m[a] = mnew;
     }
     __syncthreads();  // ps written, K no longer read
-    stage<T, A>(kv, LD, v, p.v.rs, j0, BK, jhi, p.Ev, W, A(1));
+    stage<T, A>(kv, LD, h.v, p.v.rs, j0, BK, jhi, p.Ev, W, A(1));
     __syncthreads();
-    const int bk = static_cast<int>(min(int64_t(BK), jhi - j0));
-    for (int jj = 0; jj < bk; ++jj) {
-      A vb[N];
-      for (int c = 0; c < N; ++c) vb[c] = kv[jj * LD + tx + 16 * c];
-      for (int a = 0; a < R; ++a) {
-        const A pa = ps[(ty + 16 * a) * LDP + jj];
-        for (int c = 0; c < N; ++c) acc[a][c] += pa * vb[c];
-      }
-    }
+    accumulate_product<A, R, N, LDP, LD>(acc, ps, kv, static_cast<int>(min(int64_t(BK), jhi - j0)));  // O += P V
   }
   T* out = static_cast<T*>(const_cast<void*>(p.out.data)) + batch_offset(p.out, p.batch, bh);
   for (int a = 0; a < R; ++a) {
@@ -312,13 +345,9 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv(const Args<A> p) {
   const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
   const int64_t nkb = ceil_div(p.S, BK);
   const int64_t bh = blockIdx.x / nkb, j0 = blockIdx.x % nkb * BK;
-  const T* q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
-  const T* k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
-  const T* v = static_cast<const T*>(p.v.data) + batch_offset(p.v, p.batch, bh);
-  const T* go = static_cast<const T*>(p.gout.data) + batch_offset(p.gout, p.batch, bh);
-  const char* mask = mask_base<A, T>(p, bh);
-  stage<T, A>(ks, LD, k, p.k.rs, j0, BK, p.S, p.E, W, A(1));
-  stage<T, A>(vs, LD, v, p.v.rs, j0, BK, p.S, p.Ev, W, A(1));
+  const Head<T> h = head_of<T>(p, bh);
+  stage<T, A>(ks, LD, h.k, p.k.rs, j0, BK, p.S, p.E, W, A(1));
+  stage<T, A>(vs, LD, h.v, p.v.rs, j0, BK, p.S, p.Ev, W, A(1));
 
   A dk[R][N] = {}, dv[R][N] = {};
   // query rows i that the window lets attend some key of [j0, j1)
@@ -327,40 +356,22 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv(const Args<A> p) {
   const int64_t ihi = p.wl >= 0 ? min(p.L, j1 + p.wl) : p.L;
   for (int64_t i0 = ilo; i0 < ihi; i0 += BQ) {
     __syncthreads();  // the previous block is done with qs, dos and ps
-    stage<T, A>(qs, LD, q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
-    stage<T, A>(dos, LD, go, p.gout.rs, i0, BQ, p.L, p.Ev, W, A(1));
-    for (int x = threadIdx.x; x < BQ; x += kThreads) {
-      const int64_t i = i0 + x;
-      lse_s[x] = i < p.L ? p.lse[bh * p.L + i] : A(-INFINITY);
-      delta_s[x] = i < p.L ? p.delta[bh * p.L + i] : A(0);
-    }
+    stage<T, A>(qs, LD, h.q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
+    stage<T, A>(dos, LD, h.go, p.gout.rs, i0, BQ, p.L, p.Ev, W, A(1));
+    stage_row_stats(p, bh, i0, BQ, lse_s, delta_s);
     __syncthreads();
     A pr[R][C], ds[R][C];
-    probs_and_ds<T, A, R, C, LD, true>(p, mask, bh, j0, i0, j1, min(p.L, i0 + BQ), ks, qs, vs, dos, lse_s, delta_s,
+    probs_and_ds<T, A, R, C, LD, true>(p, h.mask, bh, j0, i0, j1, min(p.L, i0 + BQ), ks, qs, vs, dos, lse_s, delta_s,
                                       pr, ds);
     for (int a = 0; a < R; ++a)
       for (int b = 0; b < C; ++b) ps[(ty + 16 * a) * LDP + tx + 16 * b] = pr[a][b];
     __syncthreads();
-    for (int ii = 0; ii < BQ; ++ii) {  // dV += dropout(P)^T dO
-      A y[N];
-      for (int c = 0; c < N; ++c) y[c] = dos[ii * LD + tx + 16 * c];
-      for (int a = 0; a < R; ++a) {
-        const A x = ps[(ty + 16 * a) * LDP + ii];
-        for (int c = 0; c < N; ++c) dv[a][c] += x * y[c];
-      }
-    }
+    accumulate_product<A, R, N, LDP, LD>(dv, ps, dos, BQ);  // dV += dropout(P)^T dO
     __syncthreads();
     for (int a = 0; a < R; ++a)
       for (int b = 0; b < C; ++b) ps[(ty + 16 * a) * LDP + tx + 16 * b] = ds[a][b];
     __syncthreads();
-    for (int ii = 0; ii < BQ; ++ii) {  // dK += dS^T Qs
-      A y[N];
-      for (int c = 0; c < N; ++c) y[c] = qs[ii * LD + tx + 16 * c];
-      for (int a = 0; a < R; ++a) {
-        const A x = ps[(ty + 16 * a) * LDP + ii];
-        for (int c = 0; c < N; ++c) dk[a][c] += x * y[c];
-      }
-    }
+    accumulate_product<A, R, N, LDP, LD>(dk, ps, qs, BQ);  // dK += dS^T Qs
   }
   T* gk = static_cast<T*>(p.gk) + bh * p.S * p.E;
   T* gv = static_cast<T*>(p.gv) + bh * p.S * p.Ev;
@@ -390,19 +401,11 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q(const Args<A> p) {
   const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
   const int64_t nqb = ceil_div(p.L, BQ);
   const int64_t bh = blockIdx.x / nqb, i0 = blockIdx.x % nqb * BQ;
-  const T* q = static_cast<const T*>(p.q.data) + batch_offset(p.q, p.batch, bh);
-  const T* k = static_cast<const T*>(p.k.data) + batch_offset(p.k, p.batch, bh);
-  const T* v = static_cast<const T*>(p.v.data) + batch_offset(p.v, p.batch, bh);
-  const T* go = static_cast<const T*>(p.gout.data) + batch_offset(p.gout, p.batch, bh);
-  const char* mask = mask_base<A, T>(p, bh);
+  const Head<T> h = head_of<T>(p, bh);
   const int64_t i1 = min(p.L, i0 + BQ);
-  stage<T, A>(qs, LD, q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
-  stage<T, A>(dos, LD, go, p.gout.rs, i0, BQ, p.L, p.Ev, W, A(1));
-  for (int x = threadIdx.x; x < BQ; x += kThreads) {
-    const int64_t i = i0 + x;
-    lse_s[x] = i < p.L ? p.lse[bh * p.L + i] : A(-INFINITY);
-    delta_s[x] = i < p.L ? p.delta[bh * p.L + i] : A(0);
-  }
+  stage<T, A>(qs, LD, h.q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
+  stage<T, A>(dos, LD, h.go, p.gout.rs, i0, BQ, p.L, p.Ev, W, A(1));
+  stage_row_stats(p, bh, i0, BQ, lse_s, delta_s);
   T* gm = p.gmask ? static_cast<T*>(p.gmask) + bh * p.L * p.S : nullptr;
 
   A dq[R][N] = {};
@@ -410,11 +413,11 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q(const Args<A> p) {
   window_keys(p, i0, i1, jlo, jhi);
   for (int64_t j0 = jlo; j0 < jhi; j0 += BK) {
     __syncthreads();  // the previous block is done with ks, vs and ps
-    stage<T, A>(ks, LD, k, p.k.rs, j0, BK, jhi, p.E, W, A(1));
-    stage<T, A>(vs, LD, v, p.v.rs, j0, BK, jhi, p.Ev, W, A(1));
+    stage<T, A>(ks, LD, h.k, p.k.rs, j0, BK, jhi, p.E, W, A(1));
+    stage<T, A>(vs, LD, h.v, p.v.rs, j0, BK, jhi, p.Ev, W, A(1));
     __syncthreads();
     A pr[R][C], ds[R][C];
-    probs_and_ds<T, A, R, C, LD, false>(p, mask, bh, i0, j0, i1, jhi, qs, ks, dos, vs, lse_s, delta_s, pr, ds);
+    probs_and_ds<T, A, R, C, LD, false>(p, h.mask, bh, i0, j0, i1, jhi, qs, ks, dos, vs, lse_s, delta_s, pr, ds);
     for (int a = 0; a < R; ++a)
       for (int b = 0; b < C; ++b) {
         ps[(ty + 16 * a) * LDP + tx + 16 * b] = ds[a][b];
@@ -422,15 +425,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q(const Args<A> p) {
         if (gm && i < p.L && j < jhi) gm[i * p.S + j] = cast<T>(ds[a][b]);
       }
     __syncthreads();
-    const int bk = static_cast<int>(min(int64_t(BK), jhi - j0));
-    for (int jj = 0; jj < bk; ++jj) {  // dQ += dS K
-      A y[N];
-      for (int c = 0; c < N; ++c) y[c] = ks[jj * LD + tx + 16 * c];
-      for (int a = 0; a < R; ++a) {
-        const A x = ps[(ty + 16 * a) * LDP + jj];
-        for (int c = 0; c < N; ++c) dq[a][c] += x * y[c];
-      }
-    }
+    accumulate_product<A, R, N, LDP, LD>(dq, ps, ks, static_cast<int>(min(int64_t(BK), jhi - j0)));  // dQ += dS K
   }
   T* gq = static_cast<T*>(p.gq) + bh * p.L * p.E;
   for (int a = 0; a < R; ++a) {
@@ -559,26 +554,14 @@ void backward_typed(const AttnParams& p) {
   });
 }
 
-template <typename F>
-void attention_dispatch(DType dt, const char* op, F f) {
-  switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Float16: return f(Half{});
-    case DType::BFloat16: return f(BFloat16{});
-    default: break;
-  }
-  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
-}
-
 void attention_forward_cuda(const AttnParams& p) {
   DeviceGuard guard(p.device.index);
-  attention_dispatch(p.dtype, "scaled_dot_product_attention", [&](auto t) { forward_typed<decltype(t)>(p); });
+  floating_dispatch(p.dtype, "scaled_dot_product_attention", [&](auto t) { forward_typed<decltype(t)>(p); });
 }
 
 void attention_backward_cuda(const AttnParams& p) {
   DeviceGuard guard(p.device.index);
-  attention_dispatch(p.dtype, "scaled_dot_product_attention_backward",
+  floating_dispatch(p.dtype, "scaled_dot_product_attention_backward",
                      [&](auto t) { backward_typed<decltype(t)>(p); });
 }
 

@@ -465,32 +465,19 @@ void backward_weight_typed(const ConvParams& q, const Tensor& gwt, const Tensor&
   });
 }
 
-// ---- dtype dispatch --------------------------------------------------------------------------
-
-// f(T{}) with T the device storage type of a floating dtype; TypeError naming `op` otherwise.
-template <typename F>
-void conv_dispatch(DType dt, const char* op, F f) {
-  switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Float16: return f(__half{});
-    case DType::BFloat16: return f(__nv_bfloat16{});
-    default: break;
-  }
-  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
-}
+// ---- entry points ----------------------------------------------------------------------------
 
 void conv_forward_cuda(const ConvParams& q, const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b) {
   if (y->numel() == 0) return;
   DeviceGuard guard(y->device().index);
-  conv_dispatch(y->dtype(), "conv", [&](auto tag) { forward_typed<decltype(tag)>(q, y, x, w, b); });
+  floating_dispatch(y->dtype(), "conv", [&](auto tag) { forward_typed<decltype(tag)>(q, y, x, w, b); });
 }
 
 void conv_backward_input_cuda(const ConvParams& q, const Tensor& gx, const Tensor& gy, const Tensor& w) {
   if (gx->numel() == 0) return;
   DeviceGuard guard(gx->device().index);
   if (gy->numel() == 0) return zero(gx);
-  conv_dispatch(gx->dtype(), "conv_backward_input",
+  floating_dispatch(gx->dtype(), "conv_backward_input",
                 [&](auto tag) { backward_input_typed<decltype(tag)>(q, gx, gy, w); });
 }
 
@@ -504,7 +491,7 @@ void conv_backward_weight_cuda(const ConvParams& q, const Tensor& gw, const Tens
     zero(gb);
     return;
   }
-  conv_dispatch(gy->dtype(), "conv_backward_weight",
+  floating_dispatch(gy->dtype(), "conv_backward_weight",
                 [&](auto tag) { backward_weight_typed<decltype(tag)>(q, gw, gb, gy, x); });
 }
 

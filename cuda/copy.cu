@@ -13,6 +13,7 @@
 //   host-to-device copy from them (Note [Pinned host memory] in allocator.cu).
 #include <cstring>
 
+#include "device_errors.cuh"
 #include "loops.cuh"
 #include "ops/copy.h"
 #include "ops/pinned.h"
@@ -63,6 +64,7 @@ void memcpy_between_cuda(void* dst, Device dst_dev, const void* src, Device src_
   const Device dev = dst_dev.is_cuda() ? dst_dev : src_dev;
   DeviceGuard g(dev.index);
   DL_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, dst_dev.is_cuda() ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost));
+  if (src_dev.is_cuda()) raise_deferred_errors(src_dev.index);  // the host has waited for the device
 }
 
 void copy_cuda(const Tensor& dst, const Tensor& src) {

@@ -1,8 +1,13 @@
 // Device queries, the device guard and synchronisation (Note [Lazy CUDA initialisation] in
-// cuda/runtime.cuh). No kernels here.
+// cuda/runtime.cuh), and the record of deferred data errors (Note [Deferred device errors] in
+// cuda/device_errors.cuh). No kernels here.
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cuda_check.cuh"
+#include "device_errors.cuh"
 #include "runtime.cuh"
 
 namespace dlcore {
@@ -75,6 +80,65 @@ void synchronize(int index) {
   check_device(index, "synchronize");
   DeviceGuard g(index);
   DL_CUDA_CHECK(cudaDeviceSynchronize());
+  raise_deferred_errors(index);
+}
+
+// ---- deferred data errors (Note [Deferred device errors] in device_errors.cuh) ----------------
+
+namespace {
+
+constexpr int kMaxDevices = 16;
+constexpr size_t kContexts = 4096;  // the last contexts kept for messages
+
+struct ErrorState {
+  std::mutex mu;
+  unsigned long long* record = nullptr;  // device: [context id, value, which]
+  unsigned long long next = 1;           // the next context id (0 means "no error")
+  unsigned long long checked = 0;        // the last id registered when the record was last read
+  std::vector<std::pair<unsigned long long, ErrorMessage>> ring;  // kContexts entries once used
+};
+
+ErrorState& error_state(int dev) {
+  static ErrorState states[kMaxDevices];
+  DL_CHECK(dev >= 0 && dev < kMaxDevices, ValueError, "CUDA device index ", dev, " out of range");
+  return states[dev];
+}
+
+}  // namespace
+
+ErrorRecord error_context(int dev, ErrorMessage message) {
+  ErrorState& s = error_state(dev);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.record) {
+    DeviceGuard g(dev);
+    void* p = nullptr;
+    DL_CUDA_CHECK(cudaMalloc(&p, 3 * sizeof(unsigned long long)));
+    DL_CUDA_CHECK(cudaMemset(p, 0, 3 * sizeof(unsigned long long)));
+    s.record = static_cast<unsigned long long*>(p);
+    s.ring.resize(kContexts);
+  }
+  const unsigned long long id = s.next++;
+  s.ring[id % kContexts] = {id, std::move(message)};
+  return {s.record, id};
+}
+
+void raise_deferred_errors(int dev) {
+  ErrorState& s = error_state(dev);
+  std::unique_lock<std::mutex> lock(s.mu);
+  if (!s.record || s.checked == s.next - 1) return;  // no validating launch since the last read
+  s.checked = s.next - 1;
+  DeviceGuard g(dev);
+  unsigned long long h[3];
+  DL_CUDA_CHECK(cudaMemcpy(h, s.record, sizeof(h), cudaMemcpyDeviceToHost));
+  if (h[0] == 0) return;
+  DL_CUDA_CHECK(cudaMemset(s.record, 0, sizeof(h)));
+  const auto& entry = s.ring[h[0] % kContexts];
+  const int64_t value = static_cast<int64_t>(h[1]), which = static_cast<int64_t>(h[2]);
+  std::string msg = entry.first == h[0] && entry.second
+                        ? entry.second(value, which)
+                        : str_cat("an earlier CUDA op met an invalid index or target (", value, ")");
+  lock.unlock();
+  throw IndexError(msg);
 }
 
 }  // namespace cuda

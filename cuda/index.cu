@@ -8,11 +8,12 @@
 // the indexed element at index * d.stride from there. Accumulating scatters use atomicAdd, so
 // duplicate positions add up in no fixed order (float sums may differ in the last bits from
 // run to run; bool accumulation is an idempotent store of true). Index values are checked on
-// the device: the first bad value a thread meets is recorded in a device flag (first writer
-// wins) that the host reads after the launch (a synchronisation) to raise IndexError, as the
-// CPU does; nothing is written for a bad element.
+// the device: a bad one is recorded for the host (Note [Deferred device errors] in
+// device_errors.cuh), which raises IndexError with the CPU's message at its next
+// synchronisation (launches do not wait); nothing is written for a bad element.
 #include <climits>
 
+#include "device_errors.cuh"
 #include "loops.cuh"
 #include "ops/index.h"
 
@@ -20,45 +21,29 @@ namespace dlcore {
 namespace cuda {
 namespace {
 
-struct BadFlag {
-  unsigned long long* hit;  // [0]: 0 or 1; [1]: the value; [2]: which index tensor
-};
-
 // The checked (and wrapped) index, or -1 after recording a bad one (d.size < 0: raw offsets).
-__device__ __forceinline__ int64_t checked(int64_t k, int64_t size, bool wrap, BadFlag bad, int which) {
+__device__ __forceinline__ int64_t checked(int64_t k, int64_t size, bool wrap, const ErrorRecord& bad, int which) {
   if (size < 0) return k;
   const int64_t orig = k;
   if (k < 0 && wrap) k += size;
   if (k < 0 || k >= size) {
-    if (atomicCAS(bad.hit, 0ull, 1ull) == 0ull) {
-      bad.hit[1] = static_cast<unsigned long long>(orig);
-      bad.hit[2] = static_cast<unsigned long long>(which);
-    }
+    record_error(bad, orig, which);
     return -1;
   }
   return k;
 }
 
-// The device flag, zeroed; read back by raise().
-struct DeviceFlag {
-  Tensor storage;
-  explicit DeviceFlag(int dev) : storage(empty({3}, DType::Int64, Device{DeviceType::CUDA, dev})) {
-    DL_CUDA_CHECK(cudaMemsetAsync(storage->raw_data(), 0, 3 * sizeof(int64_t), 0));
-  }
-  BadFlag flag() const { return {static_cast<unsigned long long*>(storage->raw_data())}; }
-  // Raises IndexError for the recorded bad value (synchronises); `dims` gives the message.
-  void raise(const std::vector<IndexDim>& dims) const {
-    int64_t h[3] = {0, 0, 0};
-    DL_CUDA_CHECK(cudaMemcpy(h, storage->raw_data(), sizeof(h), cudaMemcpyDeviceToHost));
-    if (h[0] == 0) return;
-    const IndexDim& d = dims[static_cast<size_t>(h[2])];
-    throw IndexError(str_cat(d.op, ": index ", h[1], " is out of bounds for dimension ", d.dim, " with size ", d.size));
-  }
-};
+// The error context of a launch over the index dims `dims` (Note [Deferred device errors]).
+ErrorRecord index_errors(int dev, std::vector<IndexDim> dims) {
+  return error_context(dev, [dims](int64_t value, int64_t which) {
+    const IndexDim& d = dims[static_cast<size_t>(which)];
+    return str_cat(d.op, ": index ", value, " is out of bounds for dimension ", d.dim, " with size ", d.size);
+  });
+}
 
 // out, src (restrided), index: out[i] = src[i + index[i] * stride].
 template <typename T>
-__global__ void gather_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, BadFlag bad) {
+__global__ void gather_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, ErrorRecord bad) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
     a.offsets(i, off);
@@ -81,7 +66,7 @@ __device__ __forceinline__ void add_to(T* o, T v) {
 
 // dst (restrided), index, src: dst[i + index[i] * stride] (+)= src[i].
 template <typename T, bool kAccumulate>
-__global__ void scatter_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, BadFlag bad) {
+__global__ void scatter_kernel(StridedArgs<3> a, int64_t step, int64_t size, bool wrap, ErrorRecord bad) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
     a.offsets(i, off);
@@ -115,14 +100,13 @@ void index_gather_cuda(const Tensor& out, const Tensor& src, const Tensor& index
   if (it.numel == 0) return;
   const int dev = out->device().index;
   DeviceGuard guard(dev);
-  const DeviceFlag flag(dev);
+  const ErrorRecord bad = d.size >= 0 ? index_errors(dev, {d}) : ErrorRecord{};
   dispatch_storage(out->dtype(), d.op, [&](auto zero) {
     using T = decltype(zero);
     gather_kernel<T><<<grid_for(it.numel), kBlock>>>(make_strided_args<3>(it), d.stride * int64_t(sizeof(T)), d.size, d.wrap,
-                                                    flag.flag());
+                                                    bad);
   });
   DL_CUDA_LAUNCH_CHECK();
-  if (d.size >= 0) flag.raise({d});
 }
 
 void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& src, const IndexDim& d,
@@ -131,16 +115,15 @@ void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& sr
   if (it.numel == 0) return;
   const int dev = dst->device().index;
   DeviceGuard guard(dev);
-  const DeviceFlag flag(dev);
+  const ErrorRecord bad = d.size >= 0 ? index_errors(dev, {d}) : ErrorRecord{};
   dispatch_storage(dst->dtype(), d.op, [&](auto zero) {
     using T = decltype(zero);
     const StridedArgs<3> a = make_strided_args<3>(it);
     const int64_t step = d.stride * int64_t(sizeof(T));
-    if (accumulate) scatter_kernel<T, true><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
-    else scatter_kernel<T, false><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, flag.flag());
+    if (accumulate) scatter_kernel<T, true><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, bad);
+    else scatter_kernel<T, false><<<grid_for(it.numel), kBlock>>>(a, step, d.size, d.wrap, bad);
   });
   DL_CUDA_LAUNCH_CHECK();
-  if (d.size >= 0) flag.raise({d});
 }
 
 constexpr int kMaxIndices = 7;
@@ -151,7 +134,7 @@ struct IndexDims {
 
 // offsets[b] = sum_j checked(indices[j][b]) * stride[j].
 template <int NT>
-__global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, BadFlag bad) {
+__global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, ErrorRecord bad) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < a.numel; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[NT];
     a.offsets(i, off);
@@ -167,7 +150,7 @@ __global__ void offsets_kernel(StridedArgs<NT> a, IndexDims dims, BadFlag bad) {
 }
 
 template <int NT>
-void launch_offsets(const ElementwiseIter& it, const IndexDims& dims, BadFlag bad) {
+void launch_offsets(const ElementwiseIter& it, const IndexDims& dims, ErrorRecord bad) {
   offsets_kernel<NT><<<grid_for(it.numel), kBlock>>>(make_strided_args<NT>(it), dims, bad);
 }
 
@@ -179,20 +162,19 @@ void index_offsets_cuda(const Tensor& offsets, const std::vector<Tensor>& indice
   if (it.numel == 0) return;
   const int dev = offsets->device().index;
   DeviceGuard guard(dev);
-  const DeviceFlag flag(dev);
+  const ErrorRecord bad = index_errors(dev, dims);
   IndexDims dd{};
   for (int j = 0; j < k; ++j) dd.size[j] = dims[j].size, dd.stride[j] = dims[j].stride, dd.wrap[j] = dims[j].wrap;
   switch (k) {
-    case 1: launch_offsets<2>(it, dd, flag.flag()); break;
-    case 2: launch_offsets<3>(it, dd, flag.flag()); break;
-    case 3: launch_offsets<4>(it, dd, flag.flag()); break;
-    case 4: launch_offsets<5>(it, dd, flag.flag()); break;
-    case 5: launch_offsets<6>(it, dd, flag.flag()); break;
-    case 6: launch_offsets<7>(it, dd, flag.flag()); break;
-    default: launch_offsets<8>(it, dd, flag.flag()); break;
+    case 1: launch_offsets<2>(it, dd, bad); break;
+    case 2: launch_offsets<3>(it, dd, bad); break;
+    case 3: launch_offsets<4>(it, dd, bad); break;
+    case 4: launch_offsets<5>(it, dd, bad); break;
+    case 5: launch_offsets<6>(it, dd, bad); break;
+    case 6: launch_offsets<7>(it, dd, bad); break;
+    default: launch_offsets<8>(it, dd, bad); break;
   }
   DL_CUDA_LAUNCH_CHECK();
-  flag.raise(dims);
 }
 
 // lohi[0] = min, lohi[1] = max of n int64 values (lohi preset to INT64_MAX, INT64_MIN).
@@ -213,12 +195,13 @@ void index_range_cuda(const Tensor& index, int64_t* lo, int64_t* hi) {
   DeviceGuard guard(dev);
   Tensor lohi = empty({2}, DType::Int64, index->device());
   const long long init[2] = {LLONG_MAX, LLONG_MIN};
-  DL_CUDA_CHECK(cudaMemcpy(lohi->raw_data(), init, sizeof(init), cudaMemcpyHostToDevice));
+  DL_CUDA_CHECK(cudaMemcpyAsync(lohi->raw_data(), init, sizeof(init), cudaMemcpyHostToDevice, 0));  // staged
   range_kernel<<<std::min<unsigned>(grid_for(n), 1024u), kBlock>>>(index->data<int64_t>(), n,
                                                                   static_cast<long long*>(lohi->raw_data()));
   DL_CUDA_LAUNCH_CHECK();
   long long h[2];
   DL_CUDA_CHECK(cudaMemcpy(h, lohi->raw_data(), sizeof(h), cudaMemcpyDeviceToHost));
+  raise_deferred_errors(dev);  // the host has waited for the device
   *lo = h[0];
   *hi = h[1];
 }

@@ -230,6 +230,20 @@ void float_dispatch(DType dt, const char* op, F f) {
   throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA"));
 }
 
+// f(T{}) with T the device type of a floating dtype: float, double, __half or __nv_bfloat16
+// (the 16-bit types compute in float); TypeError naming `op` otherwise.
+template <typename F>
+void floating_dispatch(DType dt, const char* op, F f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    case DType::Float16: return f(__half{});
+    case DType::BFloat16: return f(__nv_bfloat16{});
+    default: break;
+  }
+  throw TypeError(str_cat(op, ": unsupported dtype ", dtype_name(dt), " on CUDA (expected a floating point dtype)"));
+}
+
 // The kernel parameters of an iteration over NT operands (also used by cuda/index.cu).
 template <int NT>
 StridedArgs<NT> make_strided_args(const ElementwiseIter& it) {

@@ -11,12 +11,13 @@
 // Backward: one pass per row writes g * (softmax * sum(dist) - dist) from the saved pair.
 // Arithmetic is in the dtype's accumulation type (float for float32: the CPU sums in double,
 // so the devices agree to float32 rounding, not bit for bit).
-// Targets are checked on the device: a row whose target is outside [0, C) and not
-// ignore_index records its index (the smallest such, atomicMin) in a flag that the host reads
-// after the launch, raising IndexError with the value, as the CPU does.
+// Targets are checked on the device: a target outside [0, C) that is not ignore_index is
+// recorded for the host (Note [Deferred device errors] in device_errors.cuh), which raises
+// IndexError with the CPU's message at its next synchronisation; the row's loss is NaN.
 #include <limits>
 
 #include "block.cuh"
+#include "device_errors.cuh"
 #include "loops.cuh"
 #include "ops/loss.h"
 
@@ -30,7 +31,7 @@ struct Targets {
   const int64_t* index;  // (M,) or null
   const void* prob;      // (M, C) of x's dtype, or null
   int64_t ignore_index;
-  unsigned long long* bad_row;  // smallest row with an invalid index target (M when none)
+  ErrorRecord bad;        // invalid index targets (Note [Deferred device errors])
 };
 
 template <typename T>
@@ -48,8 +49,11 @@ __global__ void __launch_bounds__(kRowThreads)
       if (threadIdx.x == 0) loss[i] = T(0), rw[i] = T(0), stats[2 * i] = T(0), stats[2 * i + 1] = T(0);
       return;
     }
-    if (t < 0 || t >= C) {
-      if (threadIdx.x == 0) atomicMin(tg.bad_row, static_cast<unsigned long long>(i));
+    if (t < 0 || t >= C) {  // NaN marks the row until the error is raised
+      if (threadIdx.x == 0) {
+        record_error(tg.bad, t, i);
+        loss[i] = T(NAN), rw[i] = T(0), stats[2 * i] = T(NAN), stats[2 * i + 1] = T(NAN);
+      }
       return;
     }
   }
@@ -136,8 +140,9 @@ __global__ void nll_fwd(T* loss, T* rw, const T* x, Targets tg, const T* w, int6
       loss[i] = rw[i] = T(0);
       continue;
     }
-    if (t < 0 || t >= C) {
-      atomicMin(tg.bad_row, static_cast<unsigned long long>(i));
+    if (t < 0 || t >= C) {  // NaN marks the row until the error is raised
+      record_error(tg.bad, t, i);
+      loss[i] = T(NAN), rw[i] = T(0);
       continue;
     }
     rw[i] = w ? w[t] : T(1);
@@ -154,26 +159,13 @@ __global__ void nll_bwd(T* gx, const T* g, int64_t gs, Targets tg, const T* w, i
   }
 }
 
-// The device flag of Targets.bad_row, set to M; checked after the launch.
-struct BadRowFlag {
-  Tensor storage;
-  int64_t rows;
-  BadRowFlag(int64_t M, int dev) : storage(empty({1}, DType::Int64, Device{DeviceType::CUDA, dev})), rows(M) {
-    const int64_t init = M;
-    DL_CUDA_CHECK(cudaMemcpy(storage->raw_data(), &init, sizeof(init), cudaMemcpyHostToDevice));
-  }
-  unsigned long long* ptr() const { return static_cast<unsigned long long*>(storage->raw_data()); }
-  // Raises IndexError naming the first invalid target (reads the flag: synchronises).
-  void check(const Tensor& target, int64_t C, int64_t ignore_index, const char* op) const {
-    int64_t row = rows;
-    DL_CUDA_CHECK(cudaMemcpy(&row, storage->raw_data(), sizeof(row), cudaMemcpyDeviceToHost));
-    if (row >= rows) return;
-    int64_t v = 0;
-    DL_CUDA_CHECK(cudaMemcpy(&v, target->data<int64_t>() + row, sizeof(v), cudaMemcpyDeviceToHost));
-    throw IndexError(str_cat(op, ": target ", v, " is out of bounds for ", C, " classes (expected 0 to ", C - 1,
-                             ", or ignore_index ", ignore_index, ")"));
-  }
-};
+// The error context of a launch that validates the targets of `op`.
+ErrorRecord target_errors(int dev, int64_t C, int64_t ignore_index, const char* op) {
+  return error_context(dev, [C, ignore_index, op](int64_t value, int64_t) {
+    return str_cat(op, ": target ", value, " is out of bounds for ", C, " classes (expected 0 to ", C - 1,
+                   ", or ignore_index ", ignore_index, ")");
+  });
+}
 
 template <typename T>
 void cross_entropy_typed(const Tensor& loss, const Tensor& stats, const Tensor& row_weight, const Tensor& x,
@@ -183,14 +175,12 @@ void cross_entropy_typed(const Tensor& loss, const Tensor& stats, const Tensor& 
   const int dev = x->device().index;
   if (M == 0) return;
   if (M > std::numeric_limits<int>::max()) throw ValueError(str_cat("cross_entropy: ", M, " rows is too many for one launch"));
-  const BadRowFlag flag(M, dev);
   const Targets tg{prob ? nullptr : target->data<int64_t>(), prob ? target->raw_data() : nullptr, ignore_index,
-                   flag.ptr()};
+                   prob ? ErrorRecord{} : target_errors(dev, C, ignore_index, "cross_entropy")};
   cross_entropy_fwd<T><<<static_cast<unsigned>(M), kRowThreads>>>(loss->data<T>(), stats->data<T>(),
                                                                  prob ? nullptr : row_weight->data<T>(), x->data<T>(),
                                                                  tg, data_or_null<T>(weight), C, eps);
   DL_CUDA_LAUNCH_CHECK();
-  if (!prob) flag.check(target, C, ignore_index, "cross_entropy");
 }
 
 void cross_entropy_cuda(const Tensor& loss, const Tensor& stats, const Tensor& row_weight, const Tensor& x,
@@ -209,7 +199,7 @@ void cross_entropy_backward_typed(const Tensor& grad_x, const Tensor& grad_loss,
   if (M == 0) return;
   const bool prob = is_floating(target->dtype());
   const Targets tg{prob ? nullptr : target->data<int64_t>(), prob ? target->raw_data() : nullptr, ignore_index,
-                   nullptr};
+                   ErrorRecord{}};
   cross_entropy_bwd<T><<<static_cast<unsigned>(M), kRowThreads>>>(grad_x->data<T>(), grad_loss->data<T>(), g_stride,
                                                                  x->data<T>(), stats->data<T>(), tg,
                                                                  data_or_null<T>(weight), C, eps);
@@ -231,15 +221,14 @@ void nll_loss_cuda(const Tensor& loss, const Tensor& row_weight, const Tensor& x
   const int64_t M = x->shape()[0], C = x->shape()[1];
   if (M == 0) return;
   DeviceGuard guard(x->device().index);
-  const BadRowFlag flag(M, x->device().index);
-  const Targets tg{target->data<int64_t>(), nullptr, ignore_index, flag.ptr()};
+  const Targets tg{target->data<int64_t>(), nullptr, ignore_index,
+                   target_errors(x->device().index, C, ignore_index, "nll_loss")};
   float_dispatch(x->dtype(), "nll_loss", [&](auto zero) {
     using T = decltype(zero);
     nll_fwd<T><<<grid_for(M), kBlock>>>(loss->data<T>(), row_weight->data<T>(), x->data<T>(), tg,
                                         data_or_null<T>(weight), M, C);
   });
   DL_CUDA_LAUNCH_CHECK();
-  flag.check(target, C, ignore_index, "nll_loss");
 }
 
 void nll_loss_backward_cuda(const Tensor& grad_x, const Tensor& grad_loss, int64_t g_stride, const Tensor& target,
@@ -247,7 +236,7 @@ void nll_loss_backward_cuda(const Tensor& grad_x, const Tensor& grad_loss, int64
   const int64_t M = grad_x->shape()[0], C = grad_x->shape()[1];
   if (M * C == 0) return;
   DeviceGuard guard(grad_x->device().index);
-  const Targets tg{target->data<int64_t>(), nullptr, ignore_index, nullptr};
+  const Targets tg{target->data<int64_t>(), nullptr, ignore_index, ErrorRecord{}};
   float_dispatch(grad_x->dtype(), "nll_loss", [&](auto zero) {
     using T = decltype(zero);
     nll_bwd<T><<<grid_for(M * C), kBlock>>>(grad_x->data<T>(), grad_loss->data<T>(), g_stride, tg,

@@ -441,19 +441,6 @@ void expect_dtype(const Tensor& t, DType dt, const char* slot, const char* what,
            x->describe(), ", got ", t->describe());
 }
 
-// f(T{}) with T the device type of a floating dtype (float16/bfloat16 compute in float).
-template <typename F>
-void floating_dispatch(DType dt, const char* op, F f) {
-  switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Float16: return f(__half{});
-    case DType::BFloat16: return f(__nv_bfloat16{});
-    default: break;
-  }
-  throw TypeError(str_cat(op, ": expected a floating point input on CUDA, got ", dtype_name(dt)));
-}
-
 void arg_reduce_cuda(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t outer,
                      int64_t red, int64_t inner) {
   if (outer * inner == 0) return;

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from cuda_util import host, make
 
 requires_cuda = pytest.mark.skipif(not dlcore.cuda.is_available(), reason="no CUDA device")
 pytestmark = [pytest.mark.cuda, requires_cuda]
@@ -42,23 +43,6 @@ SHAPES = [
     ((1, 1), (1,)),
 ]
 EMPTY = [((2, 0, 3), (1,)), ((0, 4), (1,)), ((0,), None)]
-
-
-def make(x, dtype, device, layout="contig"):
-    """x as a dlcore tensor with the given memory layout (the values are always x's)."""
-    if layout == "contig" or x.ndim < 2:
-        return dlcore.tensor(x, dtype=dtype, device=device)
-    if layout == "transposed":  # dims 0 and -1 swapped in memory
-        return dlcore.tensor(np.ascontiguousarray(np.swapaxes(x, 0, -1)), dtype=dtype, device=device).transpose(0, -1)
-    wide = dlcore.tensor(np.repeat(x, 2, axis=-1), dtype=dtype, device=device)  # every other column
-    return wide[(slice(None),) * (x.ndim - 1) + (slice(None, None, 2),)]
-
-
-def host(t):
-    t = t.detach()
-    if t.dtype in (dlcore.float16, dlcore.bfloat16):
-        t = t.float()
-    return t.cpu().numpy()
 
 
 def data(rng, shape, scale=3.0, offset=1.0):

@@ -12,6 +12,7 @@ import pytest
 
 import dlcore
 import dlcore.nn.functional as F
+from cuda_util import host, make
 
 requires_cuda = pytest.mark.skipif(not dlcore.cuda.is_available(), reason="no CUDA device")
 pytestmark = [pytest.mark.cuda, requires_cuda]
@@ -19,22 +20,6 @@ DEVICE = "cuda"
 gpu_only = pytest.mark.skipif(DEVICE == "cpu", reason="16-bit floats compute on CUDA only")
 
 DTYPES = [dlcore.float32, dlcore.float64, dlcore.int32, dlcore.int64, dlcore.bool]
-
-
-def make(x, dtype, device, layout="contig"):
-    if layout == "contig" or x.ndim < 2:
-        return dlcore.tensor(x, dtype=dtype, device=device)
-    if layout == "transposed":
-        return dlcore.tensor(np.ascontiguousarray(np.swapaxes(x, 0, -1)), dtype=dtype, device=device).transpose(0, -1)
-    wide = dlcore.tensor(np.repeat(x, 2, axis=-1), dtype=dtype, device=device)
-    return wide[(slice(None),) * (x.ndim - 1) + (slice(None, None, 2),)]
-
-
-def host(t):
-    t = t.detach()
-    if t.dtype in (dlcore.float16, dlcore.bfloat16):
-        t = t.float()
-    return t.cpu().numpy()
 
 
 def values_for(rng, shape, dtype):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from cuda_util import host, make
 
 requires_cuda = pytest.mark.skipif(not dlcore.cuda.is_available(), reason="no CUDA device")
 pytestmark = [pytest.mark.cuda, requires_cuda]
@@ -24,22 +25,6 @@ F32, F64 = dlcore.float32, dlcore.float64
 # (shape, dim)
 SHAPES = [((7, 33), 1), ((1000, 5), 1), ((3, 1), 1), ((4, 2048), 1), ((3, 2049), 1), ((2, 5000), -1),
           ((50257,), 0), ((64, 6, 3), 1), ((4100, 3), 0), ((2, 3, 4, 5), 2)]
-
-
-def make(x, dtype, device, layout="contig"):
-    if layout == "contig" or x.ndim < 2:
-        return dlcore.tensor(x, dtype=dtype, device=device)
-    if layout == "transposed":
-        return dlcore.tensor(np.ascontiguousarray(np.swapaxes(x, 0, -1)), dtype=dtype, device=device).transpose(0, -1)
-    wide = dlcore.tensor(np.repeat(x, 2, axis=-1), dtype=dtype, device=device)
-    return wide[(slice(None),) * (x.ndim - 1) + (slice(None, None, 2),)]
-
-
-def host(t):
-    t = t.detach()
-    if t.dtype in (dlcore.float16, dlcore.bfloat16):
-        t = t.float()
-    return t.cpu().numpy()
 
 
 def values_for(rng, shape, dtype, ties):
