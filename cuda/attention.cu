@@ -183,9 +183,12 @@ __device__ __forceinline__ void accumulate_product(A (&acc)[R][N], const A* lhs,
   const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
   for (int t = 0; t < count; ++t) {
     A y[N];
+    #pragma unroll
     for (int c = 0; c < N; ++c) y[c] = rhs[t * LDR + tx + 16 * c];
+    #pragma unroll
     for (int a = 0; a < R; ++a) {
       const A x = lhs[(ty + 16 * a) * LDL + t];
+      #pragma unroll
       for (int c = 0; c < N; ++c) acc[a][c] += x * y[c];
     }
   }
@@ -209,9 +212,11 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
   stage<T, A>(qs, LD, h.q, p.q.rs, i0, BQ, p.L, p.E, W, p.scale);
 
   A m[R], l[R], acc[R][N];
+  #pragma unroll
   for (int a = 0; a < R; ++a) {
     m[a] = -INFINITY;
     l[a] = 0;
+    #pragma unroll
     for (int c = 0; c < N; ++c) acc[a][c] = 0;
   }
   int64_t jlo, jhi;
@@ -223,14 +228,20 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
     A s[R][C] = {};
     for (int d = 0; d < p.E; ++d) {
       A qa[R], kb[C];
+      #pragma unroll
       for (int a = 0; a < R; ++a) qa[a] = qs[(ty + 16 * a) * LD + d];
+      #pragma unroll
       for (int b = 0; b < C; ++b) kb[b] = kv[(tx + 16 * b) * LD + d];
+      #pragma unroll
       for (int a = 0; a < R; ++a)
+        #pragma unroll
         for (int b = 0; b < C; ++b) s[a][b] += qa[a] * kb[b];
     }
+    #pragma unroll
     for (int a = 0; a < R; ++a) {
       const int64_t i = i0 + ty + 16 * a;
       A mt = -INFINITY;
+      #pragma unroll
       for (int b = 0; b < C; ++b) {
         const int64_t j = j0 + tx + 16 * b;
         s[a][b] = i < p.L && j < jhi ? masked_score<T>(p, h.mask, i, j, s[a][b]) : A(-INFINITY);
@@ -240,6 +251,7 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
       // Nothing taking part so far: keep shifting by 0 (no -inf - -inf).
       const A corr = m[a] == A(-INFINITY) ? A(0) : exp_(m[a] - mnew);
       A sum = 0;
+      #pragma unroll
       for (int b = 0; b < C; ++b) {
         const A e = s[a][b] == A(-INFINITY) ? A(0) : exp_(s[a][b] - mnew);
         sum += e;
@@ -247,6 +259,7 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
         ps[(ty + 16 * a) * LDP + tx + 16 * b] = p.drop_p > 0 && e != A(0) ? e * dropout_factor(p, bh, i, j) : e;
       }
       l[a] = l[a] * corr + sum;  // this thread's columns; summed over the half-warp at the end
+      #pragma unroll
       for (int c = 0; c < N; ++c) acc[a][c] *= corr;
       m[a] = mnew;
     }
@@ -256,11 +269,13 @@ __global__ void __launch_bounds__(kThreads) attention_fwd(const Args<A> p) {
     accumulate_product<A, R, N, LDP, LD>(acc, ps, kv, static_cast<int>(min(int64_t(BK), jhi - j0)));  // O += P V
   }
   T* out = static_cast<T*>(const_cast<void*>(p.out.data)) + batch_offset(p.out, p.batch, bh);
+  #pragma unroll
   for (int a = 0; a < R; ++a) {
     const A lsum = half_warp_sum(l[a]);
     const int64_t i = i0 + ty + 16 * a;
     if (i >= p.L) continue;
     const A inv = lsum > 0 ? A(1) / lsum : A(0);
+    #pragma unroll
     for (int c = 0; c < N; ++c) {
       const int col = tx + 16 * c;
       if (col < p.Ev) out[i * p.out.rs + col] = cast<T>(acc[a][c] * inv);
@@ -300,19 +315,29 @@ __device__ __forceinline__ void probs_and_ds(const Args<A>& p, const char* mask,
   A s[R][C] = {}, dp[R][C] = {};
   for (int d = 0; d < p.E; ++d) {
     A x[R], y[C];
+    #pragma unroll
     for (int a = 0; a < R; ++a) x[a] = a_s[(ty + 16 * a) * LD + d];
+    #pragma unroll
     for (int b = 0; b < C; ++b) y[b] = b_s[(tx + 16 * b) * LD + d];
+    #pragma unroll
     for (int a = 0; a < R; ++a)
+      #pragma unroll
       for (int b = 0; b < C; ++b) s[a][b] += x[a] * y[b];
   }
   for (int d = 0; d < p.Ev; ++d) {
     A x[R], y[C];
+    #pragma unroll
     for (int a = 0; a < R; ++a) x[a] = a_d[(ty + 16 * a) * LD + d];
+    #pragma unroll
     for (int b = 0; b < C; ++b) y[b] = b_d[(tx + 16 * b) * LD + d];
+    #pragma unroll
     for (int a = 0; a < R; ++a)
+      #pragma unroll
       for (int b = 0; b < C; ++b) dp[a][b] += x[a] * y[b];
   }
+  #pragma unroll
   for (int a = 0; a < R; ++a)
+    #pragma unroll
     for (int b = 0; b < C; ++b) {
       const int64_t r = r0 + ty + 16 * a, c = c0 + tx + 16 * b;
       const int64_t i = kRowsAreKeys ? c : r, j = kRowsAreKeys ? r : c;
@@ -363,21 +388,27 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv(const Args<A> p) {
     A pr[R][C], ds[R][C];
     probs_and_ds<T, A, R, C, LD, true>(p, h.mask, bh, j0, i0, j1, min(p.L, i0 + BQ), ks, qs, vs, dos, lse_s, delta_s,
                                       pr, ds);
+    #pragma unroll
     for (int a = 0; a < R; ++a)
+      #pragma unroll
       for (int b = 0; b < C; ++b) ps[(ty + 16 * a) * LDP + tx + 16 * b] = pr[a][b];
     __syncthreads();
     accumulate_product<A, R, N, LDP, LD>(dv, ps, dos, BQ);  // dV += dropout(P)^T dO
     __syncthreads();
+    #pragma unroll
     for (int a = 0; a < R; ++a)
+      #pragma unroll
       for (int b = 0; b < C; ++b) ps[(ty + 16 * a) * LDP + tx + 16 * b] = ds[a][b];
     __syncthreads();
     accumulate_product<A, R, N, LDP, LD>(dk, ps, qs, BQ);  // dK += dS^T Qs
   }
   T* gk = static_cast<T*>(p.gk) + bh * p.S * p.E;
   T* gv = static_cast<T*>(p.gv) + bh * p.S * p.Ev;
+  #pragma unroll
   for (int a = 0; a < R; ++a) {
     const int64_t j = j0 + ty + 16 * a;
     if (j >= p.S) continue;
+    #pragma unroll
     for (int c = 0; c < N; ++c) {
       const int col = tx + 16 * c;
       if (col < p.E) gk[j * p.E + col] = cast<T>(dk[a][c]);
@@ -418,7 +449,9 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q(const Args<A> p) {
     __syncthreads();
     A pr[R][C], ds[R][C];
     probs_and_ds<T, A, R, C, LD, false>(p, h.mask, bh, i0, j0, i1, jhi, qs, ks, dos, vs, lse_s, delta_s, pr, ds);
+    #pragma unroll
     for (int a = 0; a < R; ++a)
+      #pragma unroll
       for (int b = 0; b < C; ++b) {
         ps[(ty + 16 * a) * LDP + tx + 16 * b] = ds[a][b];
         const int64_t i = i0 + ty + 16 * a, j = j0 + tx + 16 * b;
@@ -428,9 +461,11 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q(const Args<A> p) {
     accumulate_product<A, R, N, LDP, LD>(dq, ps, ks, static_cast<int>(min(int64_t(BK), jhi - j0)));  // dQ += dS K
   }
   T* gq = static_cast<T*>(p.gq) + bh * p.L * p.E;
+  #pragma unroll
   for (int a = 0; a < R; ++a) {
     const int64_t i = i0 + ty + 16 * a;
     if (i >= p.L) continue;
+    #pragma unroll
     for (int c = 0; c < N; ++c) {
       const int col = tx + 16 * c;
       if (col < p.E) gq[i * p.E + col] = cast<T>(dq[a][c] * p.scale);
