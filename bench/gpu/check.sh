@@ -2,7 +2,9 @@
 # The GPU check: on a machine with an NVIDIA GPU (H100/H200 with nvcc, PyTorch and no network),
 #   1. builds the extension with CUDA kernels for the GPU present (build/gpu, not installed),
 #   2. runs every test marked `cuda` (pytest -m cuda),
-#   3. times dlcore's CUDA kernels against PyTorch on the same GPU (bench/gpu/bench_kernels.py).
+#   3. trains with the dlcore command on the GPU (an MLP, a GPT-nano: checkpoints and curves),
+#   4. times dlcore's CUDA kernels and training steps against PyTorch on the same GPU
+#      (bench/gpu/bench_kernels.py).
 # Logs and the benchmark table go to $OUT when it is set. Takes about 2-5 minutes.
 #
 #   bench/gpu/check.sh                       # from anywhere in the repository
@@ -52,6 +54,17 @@ timeout 300 python3 -m pytest -q -m cuda -p no:cacheprovider -rfE tests 2>&1 | k
 test_rc=${PIPESTATUS[0]}
 echo "tests: exit $test_rc in $(( $(date +%s) - start )) s"
 [ "$test_rc" -ne 0 ] && status=1
+
+section "the dlcore command on the GPU (MLP on digits, GPT-nano on Shakespeare)"
+start=$(date +%s)
+{
+  timeout 120 python3 -m dlcore train mlp --device cuda --epochs 2 --out "${out:-/tmp}/cli-mlp" --no-progress &&
+  timeout 120 python3 -m dlcore train gpt_nano --dataset shakespeare --device cuda --max-steps 200 \
+    --out "${out:-/tmp}/cli-gpt" --no-progress --sample-tokens 60
+} 2>&1 | keep cli.log
+cli_rc=${PIPESTATUS[0]}
+echo "cli: exit $cli_rc in $(( $(date +%s) - start )) s"
+[ "$cli_rc" -ne 0 ] && status=1
 
 if [ -z "${CHECK_SKIP_BENCH:-}" ]; then
   section "kernels vs PyTorch"
