@@ -302,10 +302,11 @@ __global__ void attention_delta(const Args<A> p, int64_t rows) {
   }
 }
 
-// For the thread's R x C tile of (rows x cols) of one block, with `rows_are_keys` saying which
-// of queries and keys the rows are: P (0 where not taking part), the dropout factor f and dS =
-// P * (f * dP - delta), from the staged Qs (scaled), K, V and dO. a_op: rows' operand for the
-// score (K or Qs); b_op the columns' one; a_do / b_do likewise V or dO for dP.
+// For the thread's R x C tile of one block (rows r0 + ty + 16a below rlim, columns c0 + tx +
+// 16b below clim; kRowsAreKeys says whether the rows are keys or queries): pr = dropout(P) (P
+// is 0 where (i, j) does not take part) and ds = P * (dropout(dP) - delta), from the staged
+// operands: a_s / b_s those of the rows / columns for the scores (K and scaled Q), a_d / b_d
+// those for dP (V and dO).
 template <typename T, typename A, int R, int C, int LD, bool kRowsAreKeys>
 __device__ __forceinline__ void probs_and_ds(const Args<A>& p, const char* mask, int64_t bh, int64_t r0, int64_t c0,
                                              int64_t rlim, int64_t clim, const A* a_s, const A* b_s, const A* a_d,
