@@ -235,6 +235,7 @@ class HostCachingAllocator {
     auto it = blocks_.find(const_cast<void*>(p));
     if (it == blocks_.end() || !it->second.in_use) return;
     DeviceGuard guard(device);
+    drop_completed(it->second);  // a block reused for many copies keeps only the pending ones
     cudaEvent_t ev = nullptr;
     DL_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
     DL_CUDA_CHECK(cudaEventRecord(ev, 0));
@@ -248,23 +249,28 @@ class HostCachingAllocator {
     std::vector<cudaEvent_t> events;  // copies that may still read the block
   };
 
+  // Destroys the events of b's completed copies, keeping those still pending.
+  static void drop_completed(Block& b) {
+    size_t live = 0;
+    for (cudaEvent_t ev : b.events) {
+      const cudaError_t q = cudaEventQuery(ev);
+      if (q == cudaErrorNotReady) {
+        b.events[live++] = ev;
+        continue;
+      }
+      if (q != cudaSuccess) throw_cuda_error(q, "cudaEventQuery(ev)", __FILE__, __LINE__);
+      DL_CUDA_CHECK(cudaEventDestroy(ev));
+    }
+    b.events.resize(live);
+  }
+
   // Moves freed blocks whose copies have all completed to the free list.
   void process_pending() {
     size_t kept = 0;
     for (size_t i = 0; i < pending_.size(); ++i) {
       Block& b = blocks_[pending_[i]];
-      size_t live = 0;
-      for (cudaEvent_t ev : b.events) {
-        const cudaError_t q = cudaEventQuery(ev);
-        if (q == cudaErrorNotReady) {
-          b.events[live++] = ev;
-          continue;
-        }
-        if (q != cudaSuccess) throw_cuda_error(q, "cudaEventQuery(ev)", __FILE__, __LINE__);
-        DL_CUDA_CHECK(cudaEventDestroy(ev));
-      }
-      b.events.resize(live);
-      if (live == 0) {
+      drop_completed(b);
+      if (b.events.empty()) {
         free_.emplace(b.size, pending_[i]);
       } else {
         pending_[kept++] = pending_[i];

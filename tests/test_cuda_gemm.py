@@ -200,6 +200,19 @@ def test_tensor_core_unaligned_operands(dtype, rng):
         x, xh = c[:, off:], c_held[:, off:]
         poison((90, 90), dtype)
         check_product(x @ x.t(), xh, xh.T, dtype)
+    # cp.async chunks that straddle the k edge (x @ x.t(), k = 61) and the m and n edges
+    # (x.t() @ x, m = n = 61): only their valid elements are copied, the rest zero-filled
+    x, xh = c[:, :61], c_held[:, :61]
+    for p, ph, q, qh in ((x, xh, x.t(), xh.T), (x.t(), xh.T, x, xh)):
+        poison((p.shape[0], q.shape[1]), dtype)
+        check_product(p @ q, ph, qh, dtype)
+    # aligned pointer and leading dimension, but a batch stride 4 elements off: plain loads
+    flat, flat_held = device_tensor(rng.uniform(-2, 2, size=(3 * 1324,)), dtype)
+    a = flat.as_strided((3, 33, 40), (1324, 40, 1))
+    a_held = np.stack([flat_held[i * 1324:i * 1324 + 33 * 40].reshape(33, 40) for i in range(3)])
+    b, b_held = device_tensor(rng.uniform(-2, 2, size=(40, 24)), dtype)
+    poison((3, 33, 24), dtype)
+    check_product(a @ b, a_held, b_held, dtype)
 
 
 @pytest.mark.parametrize("dtype", [F16, BF16], ids=str)
@@ -261,6 +274,11 @@ def test_tf32_batched_and_unaligned(rng, tf32):
     x, x_held = x[1:], x_held[1:]  # 4 bytes off a 16-byte boundary, row stride 31
     got = host(x @ x.t())
     assert (np.abs(got - x_held @ x_held.T) <= tf32_bound(x_held, x_held.T)).all()
+    # cp.async chunks straddling the k edge (row stride 64, k = 61)
+    y, y_held = device_tensor(rng.uniform(-2, 2, size=(50, 64)), F32)
+    y, y_held = y[:, :61], y_held[:, :61]
+    got = host(y @ y.t())
+    assert (np.abs(got - y_held @ y_held.T) <= tf32_bound(y_held, y_held.T)).all()
 
 
 # ---- epilogue: bias and activation (Note [GEMM epilogue]) --------------------------------------
