@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "activations.cuh"
 #include "loops.cuh"
 #include "ops/linalg.h"
 
@@ -21,30 +22,16 @@ inline GemmEpilogue gemm_epilogue(const GemmArgs& g) {
   return {g.bias, g.bias_row_stride, g.bias_col_stride, g.activation};
 }
 
-__device__ __forceinline__ float gemm_erfc(float v) { return ::erfcf(v); }
-__device__ __forceinline__ double gemm_erfc(double v) { return ::erfc(v); }
-__device__ __forceinline__ float gemm_tanh(float v) { return ::tanhf(v); }
-__device__ __forceinline__ double gemm_tanh(double v) { return ::tanh(v); }
-__device__ __forceinline__ float gemm_exp(float v) { return ::expf(v); }
-__device__ __forceinline__ double gemm_exp(double v) { return ::exp(v); }
-
 // act(v) in the accumulator type. The integer types have relu only (the ops reject the
 // other activations for them, Note [GEMM epilogue]); relu maps NaN to 0 as the relu op does.
 template <typename Acc>
 __device__ __forceinline__ Acc gemm_activate(Acc v, GemmActivation act) {
   if (act == GemmActivation::Relu) return v > Acc(0) ? v : Acc(0);
-  if constexpr (std::is_floating_point_v<Acc>) {
-    constexpr double kSqrt1_2 = 0.70710678118654752440, kSqrt2_Pi = 0.79788456080286535588;
+  if constexpr (std::is_floating_point_v<Acc>) {  // the unary ops' formulas (activations.cuh)
     switch (act) {
-      case GemmActivation::Gelu: {
-        const Acc u = -v * Acc(kSqrt1_2);
-        return Acc(0.5) * v * gemm_erfc(u);
-      }
-      case GemmActivation::GeluTanh: {
-        const Acc u = Acc(kSqrt2_Pi) * (v + Acc(0.044715) * v * v * v);
-        return Acc(0.5) * v * (Acc(1) + gemm_tanh(u));
-      }
-      case GemmActivation::Silu: return v / (Acc(1) + gemm_exp(-v));
+      case GemmActivation::Gelu: return gelu_(v);
+      case GemmActivation::GeluTanh: return gelu_tanh_(v);
+      case GemmActivation::Silu: return silu_(v);
       default: break;
     }
   }

@@ -12,6 +12,7 @@
 // Layout: anything ElementwiseIter accepts; one kernel per (op, dtype) through
 // launch_elementwise (loops.cuh: vectorised contiguous version, strided version).
 // Math is the CUDA libdevice float/double functions; results match the CPU's within a few ulp.
+#include "activations.cuh"
 #include "loops.cuh"
 #include "ops/unary.h"
 
@@ -19,19 +20,16 @@ namespace dlcore {
 namespace cuda {
 namespace {
 
-// float -> the `f` function, double -> the plain one.
+// float -> the `f` function, double -> the plain one (exp_, log_: block.cuh; tanh_, erfc_:
+// activations.cuh).
 #define DL_CUDA_MATH_FN(name)                                                       \
   __device__ __forceinline__ float name##_(float x) { return ::name##f(x); }        \
   __device__ __forceinline__ double name##_(double x) { return ::name(x); }
-DL_CUDA_MATH_FN(exp)
 DL_CUDA_MATH_FN(expm1)
-DL_CUDA_MATH_FN(log)
 DL_CUDA_MATH_FN(log1p)
 DL_CUDA_MATH_FN(sqrt)
 DL_CUDA_MATH_FN(sin)
 DL_CUDA_MATH_FN(cos)
-DL_CUDA_MATH_FN(tanh)
-DL_CUDA_MATH_FN(erfc)
 #undef DL_CUDA_MATH_FN
 
 constexpr double kSqrt1_2 = 0.70710678118654752440;
@@ -72,14 +70,9 @@ struct UnaryFn {
     else if constexpr (OP == UnaryOp::Cos) return cos_(x);
     else if constexpr (OP == UnaryOp::Sigmoid) return T(1) / (T(1) + exp_(-x));
     else if constexpr (OP == UnaryOp::Tanh) return tanh_(x);
-    // 0.5 x (1 + erf(x / sqrt 2)), with 1 + erf(z) = erfc(-z) (accurate for z << 0)
-    else if constexpr (OP == UnaryOp::Gelu) return T(0.5) * x * erfc_(-x * T(kSqrt1_2));
-    else if constexpr (OP == UnaryOp::GeluTanh) {
-      // 0.5 x (1 + tanh(u)) == x * sigmoid(2u)
-      const T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-      return x / (T(1) + exp_(T(-2) * u));
-    }
-    else if constexpr (OP == UnaryOp::Silu) return x / (T(1) + exp_(-x));
+    else if constexpr (OP == UnaryOp::Gelu) return gelu_(x);
+    else if constexpr (OP == UnaryOp::GeluTanh) return gelu_tanh_(x);
+    else if constexpr (OP == UnaryOp::Silu) return silu_(x);
     else if constexpr (OP == UnaryOp::Softplus) return x * T(p0) > T(p1) ? x : log1p_(exp_(x * T(p0))) / T(p0);
     else {
       static_assert(OP == UnaryOp::Elu, "unhandled UnaryOp");

@@ -49,15 +49,6 @@ namespace {
 constexpr int64_t kBq = 64;  // query rows per tile
 constexpr int64_t kBk = 128;  // keys per tile (a multiple of 4: Note [Attention dropout])
 
-template <typename T>
-DL_VEC_INLINE T exp_t(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return fast_expf(x);
-  } else {
-    return std::exp(x);
-  }
-}
-
 // ---- tile products ------------------------------------------------------------------------
 
 // Rows per register tile: the accumulators (kMR x 2 vectors) plus two B vectors and a

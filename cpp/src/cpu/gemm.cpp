@@ -508,12 +508,11 @@ void gemm_float(const GemmArgs& g) {
 template <typename T>
 T gemm_activate(T v, GemmActivation act) {
   if (act == GemmActivation::Relu) return v > T(0) ? v : T(0);
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (std::is_floating_point_v<T>) {  // the unary ops' formulas (cpu/vec_math.h)
     switch (act) {
-      case GemmActivation::Gelu: return T(0.5) * v * std::erfc(-v * T(0.70710678118654752440));
-      case GemmActivation::GeluTanh:
-        return T(0.5) * v * (T(1) + std::tanh(T(0.79788456080286535588) * (v + T(0.044715) * v * v * v)));
-      case GemmActivation::Silu: return v / (T(1) + std::exp(-v));
+      case GemmActivation::Gelu: return gelu_t(v);
+      case GemmActivation::GeluTanh: return gelu_tanh_t(v);
+      case GemmActivation::Silu: return silu_t(v);
       default: break;
     }
   }

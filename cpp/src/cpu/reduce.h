@@ -73,12 +73,6 @@ DL_REDUCE_INLINE float select_bits(bool c, float a, float b) {
   return float_of((bits_of(a) & m) | (bits_of(b) & ~m));
 }
 
-// exp of a float32 by the vectorisable fast_expf (cpu/vec_math.h), of a double by libm.
-template <typename T> DL_REDUCE_INLINE T exp_t(T v) {
-  if constexpr (std::is_same_v<T, float>) return fast_expf(v);
-  else return std::exp(v);
-}
-
 template <typename T> struct SumOp {
   using Acc = acc_t<T>;
   Acc init() const { return Acc(0); }

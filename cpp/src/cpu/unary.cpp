@@ -15,19 +15,6 @@ namespace {
 constexpr int64_t kCheap = 32768;  // grain for memory-bound ops
 constexpr int64_t kCostly = 4096;  // grain for transcendental ops
 
-template <typename T> DL_VEC_INLINE T exp_t(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_expf(x);
-  else return std::exp(x);
-}
-template <typename T> DL_VEC_INLINE T tanh_t(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
-  else return std::tanh(x);
-}
-template <typename T> DL_VEC_INLINE T one_plus_erf_t(T z) {
-  if constexpr (std::is_same_v<T, float>) return one_plus_erf(z);
-  else return z < 0 ? std::erfc(-z) : 1 + std::erf(z);
-}
-
 constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -44,15 +31,9 @@ void float_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
     case UnaryOp::Cos: return unary_loop<T, T>(it, [](T x) { return std::cos(x); }, kCostly);
     case UnaryOp::Sigmoid: return unary_loop<T, T>(it, [](T x) { return T(1) / (T(1) + exp_t(-x)); }, kCostly);
     case UnaryOp::Tanh: return unary_loop<T, T>(it, [](T x) { return tanh_t(x); }, kCostly);
-    case UnaryOp::Gelu:
-      return unary_loop<T, T>(it, [](T x) { return T(0.5) * x * one_plus_erf_t(x * T(kSqrt1_2)); }, kCostly);
-    case UnaryOp::GeluTanh:
-      // 0.5 x (1 + tanh(u)) == x * sigmoid(2u)
-      return unary_loop<T, T>(it, [](T x) {
-        T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-        return x / (T(1) + exp_t(T(-2) * u));
-      }, kCostly);
-    case UnaryOp::Silu: return unary_loop<T, T>(it, [](T x) { return x / (T(1) + exp_t(-x)); }, kCostly);
+    case UnaryOp::Gelu: return unary_loop<T, T>(it, [](T x) { return gelu_t(x); }, kCostly);
+    case UnaryOp::GeluTanh: return unary_loop<T, T>(it, [](T x) { return gelu_tanh_t(x); }, kCostly);
+    case UnaryOp::Silu: return unary_loop<T, T>(it, [](T x) { return silu_t(x); }, kCostly);
     case UnaryOp::Softplus:
       return unary_loop<T, T>(it, [p0, p1](T x) { return x * p0 > p1 ? x : std::log1p(std::exp(x * p0)) / p0; }, kCostly);
     case UnaryOp::Elu: return unary_loop<T, T>(it, [p0](T x) { return x > 0 ? x : p0 * std::expm1(x); }, kCostly);

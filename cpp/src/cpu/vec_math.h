@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/loops.h"
 
@@ -88,6 +89,32 @@ DL_VEC_INLINE float one_plus_erf(float z) {
   float c = erfc_abs(z);
   return z < 0.0f ? c : 2.0f - c;
 }
+
+// ---- per-dtype scalar functions: float32 by the vectorisable versions above, double by libm ----
+
+template <typename T> DL_VEC_INLINE T exp_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_expf(x);
+  else return std::exp(x);
+}
+template <typename T> DL_VEC_INLINE T tanh_t(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_tanhf(x);
+  else return std::tanh(x);
+}
+template <typename T> DL_VEC_INLINE T one_plus_erf_t(T z) {
+  if constexpr (std::is_same_v<T, float>) return one_plus_erf(z);
+  else return z < 0 ? std::erfc(-z) : 1 + std::erf(z);
+}
+
+// The activations, as the unary ops and the GEMM epilogue compute them.
+template <typename T> DL_VEC_INLINE T gelu_t(T x) {
+  return T(0.5) * x * one_plus_erf_t(x * T(0.70710678118654752440));  // 0.5 x (1 + erf(x / sqrt 2))
+}
+template <typename T> DL_VEC_INLINE T gelu_tanh_t(T x) {
+  // 0.5 x (1 + tanh(u)) == x * sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3)
+  const T u = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+  return x / (T(1) + exp_t(T(-2) * u));
+}
+template <typename T> DL_VEC_INLINE T silu_t(T x) { return x / (T(1) + exp_t(-x)); }
 
 }  // namespace CPU_CAPABILITY
 }  // namespace dlcore
