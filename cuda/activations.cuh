@@ -23,6 +23,11 @@ __device__ __forceinline__ T gelu_tanh_(T x) {
   const T u = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
   return x / (T(1) + exp_(T(-2) * u));
 }
+// relu as PyTorch's: NaN and -0.0 pass through (x < 0 is false for both).
+template <typename T>
+__device__ __forceinline__ T relu_(T x) {
+  return x < T(0) ? T(0) : x;
+}
 template <typename T>
 __device__ __forceinline__ T silu_(T x) {
   return x / (T(1) + exp_(-x));

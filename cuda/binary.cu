@@ -46,6 +46,12 @@ struct BinaryFn {
     } else if constexpr (OP == BinaryOp::Maximum) {
       if constexpr (is_float) return (a != a || a > b) ? a : (b != b ? b : b > a ? b : a);
       else return a > b ? a : b;
+    } else if constexpr (OP == BinaryOp::BitwiseAnd) {  // integers and bool only (binary_typed)
+      return T(a & b);
+    } else if constexpr (OP == BinaryOp::BitwiseOr) {
+      return T(a | b);
+    } else if constexpr (OP == BinaryOp::BitwiseXor) {
+      return T(a ^ b);
     } else if constexpr (OP == BinaryOp::Eq) {
       return a == b;
     } else if constexpr (OP == BinaryOp::Ne) {
@@ -70,13 +76,18 @@ struct BinaryFn {
 };
 
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+constexpr bool is_bitwise(BinaryOp op) {
+  return op == BinaryOp::BitwiseAnd || op == BinaryOp::BitwiseOr || op == BinaryOp::BitwiseXor;
+}
 
 template <BinaryOp OP>
 void binary_typed(const ElementwiseIter& it, int dev, DType dtype) {
   DL_DISPATCH_ALL_AND_HALF(dtype, "binary", [&] {
     using T = device_t<scalar_t>;
-    // Division of integers never gets here: the op computes it in float32.
-    constexpr bool supported = !(OP == BinaryOp::Div && !std::is_floating_point_v<acc_t<T>>);
+    // Division of integers never gets here: the op computes it in float32; nor do bitwise ops
+    // of floats (the op raises).
+    constexpr bool is_float = std::is_floating_point_v<acc_t<T>>;
+    constexpr bool supported = !(OP == BinaryOp::Div && !is_float) && !(is_bitwise(OP) && is_float);
     if constexpr (supported) {
       using Out = std::conditional_t<is_comparison(OP), bool, T>;
       launch_elementwise<Out, T, T>(it, dev, Computed<Out, T, BinaryFn<OP>>{});

@@ -26,7 +26,7 @@ inline GemmEpilogue gemm_epilogue(const GemmArgs& g) {
 // other activations for them, Note [GEMM epilogue]); relu maps NaN to 0 as the relu op does.
 template <typename Acc>
 __device__ __forceinline__ Acc gemm_activate(Acc v, GemmActivation act) {
-  if (act == GemmActivation::Relu) return v > Acc(0) ? v : Acc(0);
+  if (act == GemmActivation::Relu) return relu_(v);
   if constexpr (std::is_floating_point_v<Acc>) {  // the unary ops' formulas (activations.cuh)
     switch (act) {
       case GemmActivation::Gelu: return gelu_(v);

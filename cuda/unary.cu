@@ -46,14 +46,16 @@ struct UnaryFn {
     if constexpr (OP == UnaryOp::Neg) return -x;
     else if constexpr (OP == UnaryOp::Abs) return x < T(0) ? -x : x;
     else if constexpr (OP == UnaryOp::Sign) return T((T(0) < x) - (x < T(0)));
-    else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? x : T(0);
+    else if constexpr (OP == UnaryOp::Relu) return relu_(x);
     else if constexpr (OP == UnaryOp::LeakyRelu) return x > T(0) ? x : T(x * static_cast<T>(p0));
     else if constexpr (OP == UnaryOp::Clamp) {
-      // NaN stays NaN; max(x, lo) then min(., hi) like std::min/std::max (lo > hi gives hi).
-      // Integers compare in double (P = double), so +-inf bounds work.
+      // NaN stays NaN, and a NaN bound gives NaN (PyTorch); max(x, lo) then min(., hi) like
+      // std::min/std::max (lo > hi gives hi). Integers compare in double (P = double), so +-inf
+      // bounds work (a NaN bound never reaches them: the op computes that in float).
       if constexpr (std::is_floating_point_v<T>) {
         if (x != x) return x;
         const T lo = T(p0), hi = T(p1);
+        if (lo != lo || hi != hi) return lo != lo ? lo : hi;
         const T v = x < lo ? lo : x;
         return hi < v ? hi : v;
       } else {

@@ -14,6 +14,42 @@ Tensor bin(py::handle a, py::handle b) {
 
 Tensor sub2(const Tensor& a, const Tensor& b) { return sub(a, b); }
 
+// add/sub's alpha, checked against the result dtype of (input, other) as PyTorch does: a
+// float alpha needs a floating result, a bool alpha a bool one.
+double alpha_arg(py::handle alpha, const Tensor& a, const Tensor& b, const char* op) {
+  const DType t = result_type({a, b});
+  const bool is_bool = PyBool_Check(alpha.ptr());
+  const bool is_int = !is_bool && PyIndex_Check(alpha.ptr());
+  DL_CHECK(!is_bool || t == DType::Bool, TypeError, op, ": a boolean alpha is only supported for bool results, got ",
+           a->describe(), " and ", b->describe());
+  DL_CHECK(is_floating(t) || is_bool || is_int, TypeError, op,
+           ": for integral input tensors, argument alpha must not be a floating point number, got alpha=",
+           std::string(py::repr(alpha)), " with ", a->describe(), " and ", b->describe());
+  return alpha.cast<double>();
+}
+
+// clamp/clip. The result dtype is PyTorch's result_type(input, min, max) with the bounds as
+// the Python numbers they are (Note [Type promotion]): an int tensor clamped to 2 stays int,
+// clamped to 2.0 it is float32. The C++ op only sees doubles, so the input is promoted here.
+Tensor clamp_fn(const Tensor& x, py::handle min, py::handle max) {
+  std::vector<Tensor> operands{x};
+  std::optional<double> bounds[2];
+  const char* names[2] = {"min", "max"};
+  int i = 0;
+  for (py::handle b : {min, max}) {
+    if (!b.is_none()) {
+      Tensor t = as_tensor_arg(b, "clamp", names[i]);
+      DL_CHECK(t->numel() == 1, TypeError, "clamp: ", names[i], " must be a number or a one-element tensor, got ",
+               t->describe());
+      operands.push_back(t);
+      bounds[i] = item_as_double(t);
+    }
+    ++i;
+  }
+  const DType dtype = result_type(operands);
+  return clamp(dtype == x->dtype() ? x : to_dtype(x, dtype), bounds[0], bounds[1]);
+}
+
 template <BinFn F>
 Tensor rbin(const Tensor& self, py::handle other) {
   return F(as_tensor_arg(other, "binary op", "other"), self);
@@ -26,14 +62,16 @@ void bind_elementwise(py::module_& m) {
   py::object no = py::none();
 
   // ---- binary ---------------------------------------------------------------------------
-  auto add_fn = [](py::handle a, py::handle b, double alpha) {
-    return add(as_tensor_arg(a, "add", "input"), as_tensor_arg(b, "add", "other"), alpha);
+  auto add_fn = [](py::handle a, py::handle b, py::handle alpha) {
+    Tensor x = as_tensor_arg(a, "add", "input"), y = as_tensor_arg(b, "add", "other");
+    return add(x, y, alpha_arg(alpha, x, y, "add"));
   };
-  auto sub_fn = [](py::handle a, py::handle b, double alpha) {
-    return sub(as_tensor_arg(a, "sub", "input"), as_tensor_arg(b, "sub", "other"), alpha);
+  auto sub_fn = [](py::handle a, py::handle b, py::handle alpha) {
+    Tensor x = as_tensor_arg(a, "sub", "input"), y = as_tensor_arg(b, "sub", "other");
+    return sub(x, y, alpha_arg(alpha, x, y, "sub"));
   };
-  DL_DEF_BOTH(m, cls, "add", add_fn, py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0);
-  DL_DEF_BOTH(m, cls, "sub", sub_fn, py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0);
+  DL_DEF_BOTH(m, cls, "add", add_fn, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
+  DL_DEF_BOTH(m, cls, "sub", sub_fn, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
 #define DL_BIN(name, fn) DL_DEF_BOTH(m, cls, name, &bin<fn>, py::arg("other"))
   DL_BIN("mul", mul);
   DL_BIN("div", div);
@@ -50,6 +88,9 @@ void bind_elementwise(py::module_& m) {
   DL_BIN("logical_and", logical_and);
   DL_BIN("logical_or", logical_or);
   DL_BIN("logical_xor", logical_xor);
+  DL_BIN("bitwise_and", bitwise_and);
+  DL_BIN("bitwise_or", bitwise_or);
+  DL_BIN("bitwise_xor", bitwise_xor);
 #undef DL_BIN
   m.def("where", [](const Tensor& c, py::handle a, py::handle b) {
     return where(c, as_tensor_arg(a, "where", "input"), as_tensor_arg(b, "where", "other"));
@@ -78,13 +119,14 @@ void bind_elementwise(py::module_& m) {
   cls.def("__le__", [](const Tensor& a, py::handle b) { return le(a, as_tensor_arg(b, "le", "other")); }, py::is_operator());
   cls.def("__gt__", [](const Tensor& a, py::handle b) { return gt(a, as_tensor_arg(b, "gt", "other")); }, py::is_operator());
   cls.def("__ge__", [](const Tensor& a, py::handle b) { return ge(a, as_tensor_arg(b, "ge", "other")); }, py::is_operator());
-  cls.def("__and__", [](const Tensor& a, py::handle b) { return logical_and(a, as_tensor_arg(b, "and", "other")); }, py::is_operator());
-  cls.def("__or__", [](const Tensor& a, py::handle b) { return logical_or(a, as_tensor_arg(b, "or", "other")); }, py::is_operator());
-  cls.def("__xor__", [](const Tensor& a, py::handle b) { return logical_xor(a, as_tensor_arg(b, "xor", "other")); }, py::is_operator());
-  cls.def("__invert__", [](const Tensor& a) {
-    DL_CHECK(a->dtype() == DType::Bool, TypeError, "~ is only supported for bool tensors here, got ", a->describe());
-    return logical_not(a);
-  });
+  // &, |, ^, ~ are bitwise as in PyTorch (logical on bool tensors; floats raise).
+  cls.def("__and__", &bin<bitwise_and>, py::is_operator());
+  cls.def("__rand__", &rbin<bitwise_and>, py::is_operator());
+  cls.def("__or__", &bin<bitwise_or>, py::is_operator());
+  cls.def("__ror__", &rbin<bitwise_or>, py::is_operator());
+  cls.def("__xor__", &bin<bitwise_xor>, py::is_operator());
+  cls.def("__rxor__", &rbin<bitwise_xor>, py::is_operator());
+  cls.def("__invert__", [](const Tensor& a) { return bitwise_not(a); });
   cls.attr("__hash__") = py::getattr(py::module_::import("builtins").attr("object"), "__hash__");
 
   // In place: a += b keeps a's identity.
@@ -96,12 +138,25 @@ void bind_elementwise(py::module_& m) {
   cls.def("__isub__", isub, py::is_operator());
   cls.def("__imul__", imul, py::is_operator());
   cls.def("__itruediv__", idiv, py::is_operator());
-  cls.def("add_", [](Tensor a, py::handle b, double alpha) { return add_(a, as_tensor_arg(b, "add_", "other"), alpha); },
-          py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0);
-  cls.def("sub_", [](Tensor a, py::handle b, double alpha) { return sub_(a, as_tensor_arg(b, "sub_", "other"), alpha); },
-          py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0);
+  cls.def("add_", [](Tensor a, py::handle b, py::handle alpha) {
+    Tensor y = as_tensor_arg(b, "add_", "other");
+    return add_(a, y, alpha_arg(alpha, a, y, "add_"));
+  }, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
+  cls.def("sub_", [](Tensor a, py::handle b, py::handle alpha) {
+    Tensor y = as_tensor_arg(b, "sub_", "other");
+    return sub_(a, y, alpha_arg(alpha, a, y, "sub_"));
+  }, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
   cls.def("mul_", imul, py::arg("other"));
   cls.def("div_", idiv, py::arg("other"));
+  auto iand = [](Tensor a, py::handle b) { return bitwise_and_(a, as_tensor_arg(b, "bitwise_and_", "other")); };
+  auto ior = [](Tensor a, py::handle b) { return bitwise_or_(a, as_tensor_arg(b, "bitwise_or_", "other")); };
+  auto ixor = [](Tensor a, py::handle b) { return bitwise_xor_(a, as_tensor_arg(b, "bitwise_xor_", "other")); };
+  cls.def("__iand__", iand, py::is_operator());
+  cls.def("__ior__", ior, py::is_operator());
+  cls.def("__ixor__", ixor, py::is_operator());
+  cls.def("bitwise_and_", iand, py::arg("other"));
+  cls.def("bitwise_or_", ior, py::arg("other"));
+  cls.def("bitwise_xor_", ixor, py::arg("other"));
 
   // ---- unary and activations ------------------------------------------------------------
 #define DL_UN(name, fn) DL_DEF_BOTH(m, cls, name, [](const Tensor& x) { return fn(x); })
@@ -117,6 +172,7 @@ void bind_elementwise(py::module_& m) {
   DL_UN("sin", sin);
   DL_UN("cos", cos);
   DL_UN("logical_not", logical_not);
+  DL_UN("bitwise_not", bitwise_not);
   DL_UN("sigmoid", sigmoid);
   DL_UN("tanh", tanh);
   DL_UN("relu", relu);
@@ -130,8 +186,8 @@ void bind_elementwise(py::module_& m) {
   }, py::kw_only(), py::arg("approximate") = "none");
   DL_DEF_BOTH(m, cls, "softplus", &softplus, py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
   DL_DEF_BOTH(m, cls, "elu", &elu, py::arg("alpha") = 1.0);
-  DL_DEF_BOTH(m, cls, "clamp", &clamp, py::arg("min") = no, py::arg("max") = no);
-  DL_DEF_BOTH(m, cls, "clip", &clamp, py::arg("min") = no, py::arg("max") = no);
+  DL_DEF_BOTH(m, cls, "clamp", &clamp_fn, py::arg("min") = no, py::arg("max") = no);
+  DL_DEF_BOTH(m, cls, "clip", &clamp_fn, py::arg("min") = no, py::arg("max") = no);
 }
 
 }  // namespace dlcore

@@ -201,20 +201,20 @@ Tensor value_arg(py::handle value) {
 }
 
 // Note [setitem under autograd]
-// Writing through a view while recording is not supported by the engine, so __setitem__ does
-// the write with grad mode off and then gives `t` a CopySlices node: the gradient for t's old
-// value is g with the written region zeroed, and for the value it is that region of g (the
-// same basic steps replayed on g, then the same advanced index).
+// __setitem__ does the write with grad mode off (the indexed region is a temporary view) and
+// then gives `t` one node for it: the gradient for t's old value is g with the written region
+// zeroed, and for the value it is that region of g (the same basic steps replayed on g, then
+// the same advanced index). When t is itself a view, rebase_history hands that node to t's
+// base (Note [Views and in-place writes]).
 void setitem(const Tensor& t, py::handle index, py::handle value) {
   const Tensor value_t = value_arg(value);
   Tensor v = value_t;
-  const bool grad = grad_enabled() && (t->requires_grad() || v->requires_grad());
+  const bool grad = inplace_records(t, {&v});
   if (grad) check_inplace(t, "__setitem__");
   ParsedIndex p;
   {
     GradModeGuard no_grad(false);
     Tensor dst = apply_index(t, index, p);
-    if (v->storage() == t->storage()) v = detach(clone(v));  // x[1:] = x[:-1] reads a copy
     if (p.advanced.empty()) {
       copy_(dst, v);
     } else {

@@ -15,6 +15,13 @@ std::optional<int64_t> opt_dim(py::handle h, const char* op) {
 
 Tensor with_dtype(const Tensor& x, py::handle dtype) { return dtype.is_none() ? x : to_dtype(x, parse_dtype(dtype)); }
 
+// prod/cumsum with dtype=: the input is converted to it and the result comes back in it.
+// Integers add and multiply in int64 (as without dtype=); wrapping the int64 result to a
+// narrower integer gives what computing in that integer would, as PyTorch does.
+Tensor in_dtype(const Tensor& result, py::handle dtype) {
+  return dtype.is_none() || result->dtype() == parse_dtype(dtype) ? result : to_dtype(result, parse_dtype(dtype));
+}
+
 // PyTorch 2.x: `correction` (default 1) or the older `unbiased` flag, not both.
 double parse_correction(py::handle unbiased, py::handle correction, const char* op) {
   DL_CHECK(unbiased.is_none() || correction.is_none(), ValueError, op,
@@ -71,7 +78,7 @@ void bind_reduce(py::module_& m) {
     return mean(with_dtype(x, dtype), parse_dims(dim), keepdim);
   }, py::arg("dim") = none, py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = none);
   DL_DEF_BOTH(m, cls, "prod", [](const Tensor& x, py::object dim, bool keepdim, py::object dtype) {
-    return prod(with_dtype(x, dtype), opt_dim(dim, "prod"), keepdim);
+    return in_dtype(prod(with_dtype(x, dtype), opt_dim(dim, "prod"), keepdim), dtype);
   }, py::arg("dim") = none, py::arg("keepdim") = false, py::kw_only(), py::arg("dtype") = none);
 
   // ---- extremes -----------------------------------------------------------------------------
@@ -140,7 +147,9 @@ void bind_reduce(py::module_& m) {
 
   // ---- scans and softmax ------------------------------------------------------------------------
   DL_DEF_BOTH(m, cls, "cumsum", [](const Tensor& x, int64_t dim, py::object dtype) {
-    return cumsum(with_dtype(x, dtype), dim);
+    DL_CHECK(dtype.is_none() || parse_dtype(dtype) != DType::Bool, TypeError,
+             "cumsum: dtype=bool is not supported (as in PyTorch); got input ", x->describe());
+    return in_dtype(cumsum(with_dtype(x, dtype), dim), dtype);
   }, py::arg("dim"), py::kw_only(), py::arg("dtype") = none);
   DL_DEF_BOTH(m, cls, "softmax", [](const Tensor& x, int64_t dim, py::object dtype) {
     return softmax(with_dtype(x, dtype), dim);

@@ -32,6 +32,12 @@ def bad_broadcast(fn_name):
                      rf"{fn_name}: shapes \[2, 3\] and \[4\] cannot be broadcast")
 
 
+def _int_samples(r, shapes):
+    """Samples of int64 values of both signs, int32 for the second shape group (promotion)."""
+    return [tuple(r.integers(-100, 100, s).astype(np.int32 if k == 1 else np.int64) for s in group)
+            for k, group in enumerate(shapes)]
+
+
 def _no_diff_at_ties(r, shapes):
     # minimum/maximum: values apart from each other so finite differences never straddle a tie
     return [tuple(r.permutation(np.prod(s, dtype=int) or 1).reshape(s) * 0.37 if s else np.array(r.integers(0, 5) * 0.37)
@@ -61,6 +67,17 @@ ROWS = [
     *[OpRow(n, getattr(dlcore, n), getattr(np, n), lambda r: [(np.round(a), np.round(b)) for a, b in
                                                              normal(*BINARY_SHAPES)(r)], grad=False)
       for n in ["logical_and", "logical_or", "logical_xor"]],
+    # ---- bitwise ops (integer samples; bool ones are the logical ops)
+    *[OpRow(n, getattr(dlcore, n), getattr(np, n), lambda r: [(a, b) for a, b in _int_samples(r, BINARY_SHAPES)],
+            grad=False, dtypes=("float32",),
+            errors=[ErrorCase(lambda dl, n=n: getattr(dl, n)(dl.ones(2), dl.ones(2)), TypeError,
+                              f"{n}: only integer and bool tensors are supported")])
+      for n in ["bitwise_and", "bitwise_or", "bitwise_xor"]],
+    OpRow("bitwise_not", dlcore.bitwise_not, np.invert, lambda r: _int_samples(r, UNARY_SHAPES), grad=False,
+          dtypes=("float32",)),
+    *[OpRow(n + "_", lambda a, b, n=n: getattr(a.clone(), n + "_")(b), getattr(np, n),
+            lambda r: _int_samples(r, [((3, 4), (4,)), ((5,), ())]), grad=False, dtypes=("float32",))
+      for n in ["bitwise_and", "bitwise_or", "bitwise_xor"]],
     OpRow("where", lambda c, a, b: dlcore.where(c, a, b), np.where,
           lambda r: [(r.standard_normal((3, 4)) > 0, r.standard_normal((3, 4)), r.standard_normal((4,))),
                      (r.standard_normal((5,)) > 0, r.standard_normal(()), r.standard_normal((5,)))],

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,15 @@ struct InputMeta {
   DType dtype = DType::Float32;
 };
 
+// Note [Freeing deep graphs]
+// A graph of n chained ops is a chain of n Nodes, each owning the next through its edges and
+// its saved tensors. Freeing the head would recurse n destructors deep and overflow the stack
+// for long chains, so a Node hands what it owns to a per-thread queue instead
+// (release_deferred), and the outermost release empties the queue in a loop.
+void release_deferred(std::shared_ptr<void> owned);
+
 struct Node : std::enable_shared_from_this<Node> {
-  virtual ~Node() = default;
+  virtual ~Node();
   // grads[k] is the gradient w.r.t. forward output k (null when no gradient reached it).
   // Returns one gradient per forward input (null where none is needed).
   virtual std::vector<Tensor> apply(std::vector<Tensor>&& grads) = 0;
@@ -49,6 +57,10 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
   // Whether input i needs a gradient (its edge is valid).
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].valid(); }
+  // Note [Concurrent backward]: several threads may run backward over one retained graph
+  // (the GIL is released during the walk). Each walk has its own buffers; what they share is
+  // the .grad of leaves and of retain_grad() tensors, updated under the owning node's mutex.
+  std::mutex mutex;
 };
 
 class SavedTensor {
@@ -71,9 +83,10 @@ using BackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& 
 
 struct FunctionNode : Node {
   FunctionNode(std::string name, BackwardFn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  ~FunctionNode() override { release_saved(); }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return name_; }
-  void release_saved() override { fn_ = nullptr; }
+  void release_saved() override;
 
  private:
   std::string name_;
@@ -110,7 +123,11 @@ Edge gradient_edge(const Tensor& t);  // (grad_fn, output_nr) or the leaf's Accu
 // invalid edge) and makes it the grad_fn of every output.
 void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs);
-// For in-place ops: `t` keeps its identity but its history becomes `node` (output 0).
+// Whether an in-place write to `target` reading `others` is recorded: grad mode is on and the
+// target, its base (for a view) or another operand requires grad.
+bool inplace_records(const Tensor& target, std::initializer_list<const Tensor*> others);
+// For in-place ops: `t` keeps its identity but its history becomes `node` (output 0); through
+// a view, the base's history takes the write (Note [Views and in-place writes]).
 void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node);
 // Raises if `t` may not be written in place under autograd (leaf that requires grad, or a
 // view of something that requires grad).
@@ -120,6 +137,10 @@ void check_inplace(const Tensor& t, const char* op);
 // The formula gets grads per output and returns grads per input.
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn fn);
+
+// Records a backward that gives every input zeros of its own shape: for outputs that do not
+// depend on the inputs' values (an op over zero-size operands, Note [Empty convolutions]).
+void record_zero_grads(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
 
 // For backward formulas that run a dedicated kernel whose result carries no history: under
 // create_graph (grad mode on during backward) that would be a silently wrong second

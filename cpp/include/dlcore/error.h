@@ -1,6 +1,7 @@
 // Exceptions that the bindings translate to Python's: ValueError for bad shapes and
-// arguments, TypeError for bad dtypes, IndexError for indices out of range, RuntimeError for
-// everything else (autograd misuse, missing kernels).
+// arguments, TypeError for bad dtypes, IndexError for indices out of range, MemoryError when
+// an allocation fails, RuntimeError for everything else (size overflow, autograd misuse,
+// missing kernels).
 #pragma once
 
 #include <sstream>
@@ -15,6 +16,7 @@ struct TypeError : std::runtime_error { using std::runtime_error::runtime_error;
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct OutOfMemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
 
 // "[2, 3, 4]"
 std::string shape_str(const std::vector<int64_t>& shape);

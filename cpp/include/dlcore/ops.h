@@ -71,12 +71,20 @@ Tensor ge(const Tensor& a, const Tensor& b);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
+// Bitwise ops: integer and bool tensors (on bool they are the logical ops).
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+Tensor bitwise_not(const Tensor& x);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // In place: a op= b (b broadcast to a; the result type must cast to a's dtype).
 Tensor& add_(Tensor& a, const Tensor& b, double alpha = 1.0);
 Tensor& sub_(Tensor& a, const Tensor& b, double alpha = 1.0);
 Tensor& mul_(Tensor& a, const Tensor& b);
 Tensor& div_(Tensor& a, const Tensor& b);
+Tensor& bitwise_and_(Tensor& a, const Tensor& b);
+Tensor& bitwise_or_(Tensor& a, const Tensor& b);
+Tensor& bitwise_xor_(Tensor& a, const Tensor& b);
 
 // ---- elementwise unary and activations (ops/unary.cpp) ------------------------------------
 Tensor neg(const Tensor& x);

@@ -6,6 +6,7 @@
 // (one chunk per thread).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #ifdef _OPENMP
@@ -17,6 +18,8 @@ namespace dlcore {
 int get_num_threads();
 void set_num_threads(int n);
 bool in_parallel_region();
+// Set once the OpenMP runtime has started its worker threads (Note [Threads after fork]).
+inline std::atomic<bool> g_thread_pool_started{false};
 
 // f(begin, end) over [begin, end) split into one contiguous chunk per thread when the range
 // has at least `grain` items; otherwise a single call on this thread.
@@ -29,6 +32,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
   if (n >= grain && nthreads > 1 && !in_parallel_region()) {
     int64_t chunks = n / grain;
     int use = static_cast<int>(chunks < nthreads ? chunks : nthreads);
+    if (!g_thread_pool_started.load(std::memory_order_relaxed)) g_thread_pool_started.store(true);
 #pragma omp parallel num_threads(use)
     {
       int tid = omp_get_thread_num();

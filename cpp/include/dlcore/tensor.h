@@ -104,13 +104,22 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   bool is_wrapped_number = false;
   // Views remember the tensor whose storage they alias (for in-place checks and `_base`).
   Tensor view_base;
+  // Note [Views and in-place writes] (autograd/node.cpp): a view made by a view op while grad
+  // mode was on is differentiable; view_version is the storage version its history was last
+  // derived at. When the storage has been written since, the history is derived again from
+  // the base's (refresh_view_history), so a view always differentiates through the base's
+  // newest value.
+  bool differentiable_view = false;
+  int64_t view_version = 0;
 
-  // Autograd
+  // Autograd (requires_grad, is_leaf and grad_fn first bring a stale view's history up to
+  // date: Note [Views and in-place writes])
   AutogradMeta* autograd() const { return autograd_.get(); }
   AutogradMeta& autograd_mut();
   bool requires_grad() const;
-  bool is_leaf() const { return !autograd_ || !autograd_->grad_fn; }
+  bool is_leaf() const;
   const std::shared_ptr<Node>& grad_fn() const;
+  bool view_history_stale() const { return differentiable_view && view_version != version(); }
   void bump_version() { storage_->version.fetch_add(1, std::memory_order_relaxed); }
   int64_t version() const { return storage_->version.load(std::memory_order_relaxed); }
 
@@ -129,14 +138,36 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   std::unique_ptr<AutogradMeta> autograd_;
 };
 
+// ---- checked sizes -------------------------------------------------------------------------
+// Note [Checked sizes]
+// Every product of sizes, strides and byte counts goes through these helpers, which raise
+// RuntimeError naming the op and the shape when the product leaves int64 (or the byte count
+// leaves what an allocation can address) instead of wrapping to a small number: a wrapped
+// size allocates too little and a kernel then writes past the end. A tensor that exists has
+// a numel and a byte size that fit, and every element offset of a view lies inside its
+// storage (make_view checks), so kernels may do their index arithmetic in int64 unchecked.
+int64_t checked_mul(int64_t a, int64_t b, const char* op, const Shape& shape);
+int64_t checked_add(int64_t a, int64_t b, const char* op, const Shape& shape);
+// Rejects negative sizes (ValueError) and products past int64 or past kMaxTensorBytes
+// bytes of `itemsize`-byte elements (RuntimeError); returns numel.
+int64_t check_shape(const Shape& shape, const char* op, size_t itemsize = 1);
+constexpr int64_t kMaxTensorBytes = int64_t(1) << 62;  // no allocator can serve more
+
+// Re-derives a stale differentiable view's history from its base (autograd/node.cpp).
+void refresh_view_history(TensorImpl& view);
+
 // ---- construction ----------------------------------------------------------------------
 Shape contiguous_strides(const Shape& shape);
-int64_t shape_numel(const Shape& shape);
-Tensor empty(const Shape& shape, DType dtype, Device device = {});
+int64_t shape_numel(const Shape& shape);  // checked: raises on overflow (Note [Checked sizes])
+// `op` names the caller in the error raised for a bad or too large shape.
+Tensor empty(const Shape& shape, DType dtype, Device device = {}, const char* op = "empty");
 Tensor empty_like(const Tensor& t);                  // same shape/dtype/device, contiguous
 Tensor empty_like(const Tensor& t, DType dtype);
-// A new TensorImpl over t's storage (no autograd history attached; see ops for that).
+// A new TensorImpl over t's storage (no autograd history attached; see ops for that). Raises
+// when an element of the view would lie outside the storage (Note [Checked sizes]).
 Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset);
+void check_view_in_storage(const Storage& storage, size_t itemsize, const Shape& shape, const Shape& strides,
+                           int64_t offset, const char* op);
 Tensor wrap_scalar(double v, DType dtype);           // a wrapped-number 0-d tensor
 Tensor scalar_tensor(double v, DType dtype, Device device = {});
 

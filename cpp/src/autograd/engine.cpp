@@ -113,6 +113,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     for (auto& [k, weak] : node->retained) {
       Tensor t = weak.lock();
       if (t && in[k]) {
+        std::lock_guard<std::mutex> lock(node->mutex);  // Note [Concurrent backward]
         AutogradMeta& m = t->autograd_mut();
         m.grad = m.grad ? add(m.grad, in[k]) : clone(in[k]);
       }

@@ -1,7 +1,11 @@
 // Recording: grad mode, gradient edges, saved tensors, history for out-of-place and
 // in-place ops, and the two built-in nodes (FunctionNode, AccumulateGrad).
 #include "dlcore/autograd.h"
+
+#include <algorithm>
+
 #include "dlcore/ops.h"
+#include "dlcore/overlap.h"
 
 namespace dlcore {
 
@@ -27,6 +31,7 @@ bool any_requires_grad(const std::vector<Tensor>& ts) {
 }
 
 Edge gradient_edge(const Tensor& t) {
+  if (t->view_history_stale()) refresh_view_history(*t);
   AutogradMeta* m = t->autograd();
   if (!m) return {};
   if (m->grad_fn) return {m->grad_fn, m->output_nr};
@@ -62,22 +67,166 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
   }
 }
 
+// Note [Views and in-place writes]
+// A view and its base share memory, so an in-place write through either changes both, and
+// autograd must see it on both (PyTorch's semantics):
+//   - Writing through a view v of base b (v.mul_(2), v.copy_(w), v[0] = w): the write's own
+//     node N (inputs: v's old value, the other operands) is wrapped in a CopySlices node that
+//     becomes b's history. Its backward takes the gradient of b's new value, hands the region
+//     v covers to N, writes N's gradient for v's old value back into that region and passes
+//     the result on to b's old history; N's gradients for the other operands go to them.
+//   - Any differentiable view of b whose storage was written since its history was made
+//     (the write went through b itself or through another view) derives its history again as
+//     an AsStridedBackward of b's newest history (refresh_view_history). So after
+//     `v = a[:2]; a.mul_(2)`, v differentiates through the mul.
+// The region is described by the view's geometry within the storage (shape, strides, offset),
+// so the gradient is laid out in a buffer shaped like the storage range the base covers.
+// Writes stay refused through a view of a leaf that requires grad, and through a view made
+// under no_grad (it has no history to rewrite), as in PyTorch.
+namespace {
+
+struct Geometry {
+  Shape shape, strides;
+  int64_t offset = 0;
+  explicit Geometry(const TensorImpl& t) : shape(t.shape()), strides(t.strides()), offset(t.offset()) {}
+  std::pair<int64_t, int64_t> range() const {  // [first, last] element offset; numel > 0
+    int64_t lo = offset, hi = offset;
+    for (size_t d = 0; d < shape.size(); ++d) (strides[d] < 0 ? lo : hi) += (shape[d] - 1) * strides[d];
+    return {lo, hi};
+  }
+  bool empty() const { return shape_numel(shape) == 0; }
+};
+
+// A zero buffer covering the storage range of `base` and `view`; `lo` receives its first offset.
+Tensor region_buffer(const Geometry& base, const Geometry& view, const Tensor& like, int64_t& lo) {
+  auto [blo, bhi] = base.range();
+  lo = blo;
+  int64_t hi = bhi;
+  if (!view.empty()) {
+    auto [vlo, vhi] = view.range();
+    lo = std::min(lo, vlo);
+    hi = std::max(hi, vhi);
+  }
+  return zeros({hi - lo + 1}, like->dtype(), like->device());
+}
+
+Tensor place(const Tensor& buffer, const Geometry& g, int64_t lo) {
+  return make_view(buffer, g.shape, g.strides, g.offset - lo);
+}
+
+// The gradient of a view's value w.r.t. its base's: g in the view's region, 0 elsewhere (summed
+// where the view repeats a location, as an expanded view does).
+Tensor as_strided_backward(const Tensor& g, const Geometry& base, const Geometry& view) {
+  if (base.empty()) return zeros(base.shape, g->dtype(), g->device());
+  GradModeGuard no_grad(false);
+  int64_t lo = 0;
+  Tensor buffer = region_buffer(base, view, g, lo);
+  if (!view.empty()) {
+    Tensor region = place(buffer, view, lo);
+    if (is_non_overlapping(region)) {
+      copy_(region, g);
+    } else {
+      Tensor offsets = place(arange(0, static_cast<double>(buffer->numel()), 1, DType::Int64, g->device()), view, lo);
+      index_put_(buffer, {contiguous(offsets)}, g, /*accumulate=*/true);
+    }
+  }
+  return clone(place(buffer, base, lo));
+}
+
+struct CopySlices : Node {
+  CopySlices(const Tensor& base, const Tensor& view, std::shared_ptr<Node> fn)
+      : base_geom(*base), view_geom(*view), fn(std::move(fn)) {}
+  std::string name() const override { return "CopySlices"; }
+  void release_saved() override { fn->release_saved(); }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    check_no_double_backward(*this);
+    const Tensor& g = grads[0];
+    int64_t lo = 0;
+    Tensor buffer = region_buffer(base_geom, view_geom, g, lo);
+    Tensor base_region = place(buffer, base_geom, lo);
+    copy_(base_region, g);
+    Tensor region = place(buffer, view_geom, lo);
+    std::vector<Tensor> res = fn->apply({clone(region)});
+    if (!res.empty() && res[0]) {
+      Tensor r = res[0];
+      if (r->shape() != region->shape()) r = sum_to(r, region->shape());
+      copy_(region, r);
+    } else {
+      fill_(region, 0.0);
+    }
+    std::vector<Tensor> out(next_edges.size());
+    out[0] = clone(base_region);
+    for (size_t i = 1; i < out.size() && i < res.size(); ++i) out[i] = res[i];
+    return out;
+  }
+  Geometry base_geom, view_geom;
+  std::shared_ptr<Node> fn;
+};
+
+}  // namespace
+
+void refresh_view_history(TensorImpl& view) {
+  view.view_version = view.version();
+  const Tensor& base = view.view_base;
+  if (!base || !base->requires_grad()) return;
+  GradModeGuard grad_mode(true);
+  const Geometry base_geom(*base), view_geom(view);
+  auto node = std::make_shared<FunctionNode>(
+      "AsStridedBackward", [base_geom, view_geom](const std::vector<Tensor>& g, const Node& n) {
+        check_no_double_backward(n);
+        return std::vector<Tensor>{as_strided_backward(g[0], base_geom, view_geom)};
+      });
+  node->next_edges = {gradient_edge(base)};
+  node->input_meta = {InputMeta{base->shape(), base->dtype()}};
+  AutogradMeta& m = view.autograd_mut();
+  m.grad_fn = node;
+  m.output_nr = 0;
+}
+
+bool inplace_records(const Tensor& target, std::initializer_list<const Tensor*> others) {
+  if (!t_grad_enabled) return false;
+  if (target->requires_grad() || (target->view_base && target->view_base->requires_grad())) return true;
+  return any_requires_grad(others);
+}
+
 void check_inplace(const Tensor& t, const char* op) {
   if (!t_grad_enabled) return;
-  if (t->is_leaf() && t->requires_grad())
+  if (t->is_leaf() && t->requires_grad() && !t->view_base)
     throw RuntimeError(str_cat(op, ": a leaf tensor that requires grad (", t->describe(),
                                ") is used in an in-place operation; wrap it in no_grad() or clone it first"));
-  if (t->view_base)
-    throw RuntimeError(str_cat(op, ": in-place write through a view (", t->describe(), " of ",
-                               t->view_base->describe(), ") while recording gradients is not supported; "
-                               "build the result out of place instead"));
+  if (!t->view_base) return;
+  const Tensor& base = t->view_base;
+  if (base->is_leaf() && base->requires_grad())
+    throw RuntimeError(str_cat(op, ": a view (", t->describe(), ") of a leaf tensor that requires grad (",
+                               base->describe(), ") is used in an in-place operation; wrap it in no_grad() "
+                               "or write to a clone"));
+  if (!t->differentiable_view)
+    throw RuntimeError(str_cat(op, ": a view (", t->describe(), ") made in no_grad mode is modified in place "
+                               "while recording gradients; make the view with grad mode on, or write under "
+                               "no_grad()"));
 }
 
 void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node) {
+  node->num_outputs = 1;
+  if (t->view_base && t->differentiable_view) {
+    // Note [Views and in-place writes]: the base takes the write as a CopySlices.
+    const Tensor& base = t->view_base;
+    auto copy_slices = std::make_shared<CopySlices>(base, t, node);
+    copy_slices->next_edges.push_back(gradient_edge(base));
+    copy_slices->input_meta.push_back({base->shape(), base->dtype()});
+    for (size_t i = 1; i < node->next_edges.size(); ++i) {
+      copy_slices->next_edges.push_back(node->next_edges[i]);
+      copy_slices->input_meta.push_back(node->input_meta[i]);
+    }
+    AutogradMeta& bm = base->autograd_mut();
+    bm.grad_fn = copy_slices;
+    bm.output_nr = 0;
+    refresh_view_history(*t);
+    return;
+  }
   AutogradMeta& m = t->autograd_mut();
   m.grad_fn = node;
   m.output_nr = 0;
-  node->num_outputs = 1;
 }
 
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
@@ -85,6 +234,17 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<FunctionNode>(name, std::move(fn));
   set_history(node, inputs, outputs);
+}
+
+void record_zero_grads(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  std::vector<Device> devices;
+  for (const Tensor& t : inputs) devices.push_back(t ? t->device() : Device{});
+  record(name, inputs, outputs, [devices](const std::vector<Tensor>&, const Node& n) {
+    std::vector<Tensor> out(n.input_meta.size());
+    for (size_t i = 0; i < out.size(); ++i)
+      if (n.needs_input_grad(i)) out[i] = zeros(n.input_meta[i].shape, n.input_meta[i].dtype, devices[i]);
+    return out;
+  });
 }
 
 void retain_grad(const Tensor& t) {
@@ -134,6 +294,41 @@ Tensor SavedTensor::unpack(const Node& owner) const {
 }
 
 // ---- nodes ------------------------------------------------------------------------------------
+namespace {
+thread_local bool t_release_queue_gone = false;  // trivial: readable during thread exit
+struct ReleaseQueue {
+  std::vector<std::shared_ptr<void>> items;
+  bool draining = false;
+  ~ReleaseQueue() { t_release_queue_gone = true; }
+};
+thread_local ReleaseQueue t_release;
+}  // namespace
+
+// Note [Freeing deep graphs]
+void release_deferred(std::shared_ptr<void> owned) {
+  if (!owned || t_release_queue_gone) return;  // thread exit: freed right here
+  ReleaseQueue& q = t_release;
+  q.items.push_back(std::move(owned));
+  if (q.draining) return;  // an outer call is emptying the queue
+  q.draining = true;
+  while (!q.items.empty()) {
+    std::shared_ptr<void> last = std::move(q.items.back());
+    q.items.pop_back();
+    last.reset();  // may queue more
+  }
+  q.draining = false;
+}
+
+Node::~Node() {
+  for (Edge& e : next_edges)
+    if (e.fn && e.fn.use_count() == 1) release_deferred(std::move(e.fn));
+}
+
+void FunctionNode::release_saved() {
+  if (fn_) release_deferred(std::make_shared<BackwardFn>(std::move(fn_)));
+  fn_ = nullptr;
+}
+
 std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>&& grads) {
   if (!fn_)
     throw RuntimeError(str_cat("Trying to backward through the graph a second time (or directly access saved "
@@ -145,6 +340,7 @@ std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>&& grads) {
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor& g = grads[0];
   if (!g) return {};
+  std::lock_guard<std::mutex> lock(mutex);  // Note [Concurrent backward]
   AutogradMeta& m = variable->autograd_mut();
   if (!m.grad) {
     // Keep the incoming buffer when nobody else holds it; otherwise copy, so that the

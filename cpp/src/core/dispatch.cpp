@@ -1,8 +1,12 @@
 // Kernel-slot coverage, the op registry, CPU capability selection, and thread settings.
 #include "dlcore/dispatch.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <map>
 #include <string>
 
@@ -86,7 +90,29 @@ bool cpu_capability_selected(const char* capability) {
 
 const char* active_cpu_capability() { return kCapabilityLower[selected_capability()]; }
 
+// Note [Threads after fork]
+// fork() copies only the calling thread: in the child, GNU OpenMP still believes the parent's
+// worker threads exist, and the first parallel region waits for them forever (and so does
+// one after omp_set_num_threads: the runtime has no way to rebuild its pool). So when the
+// parent had started its workers, an at-fork handler makes the child run every kernel on its
+// own thread (parallel_for asks get_num_threads), and set_num_threads(n > 1) there raises
+// instead of hanging; set_num_threads(1), what data-loader workers call, is accepted. A
+// child forked before any parallel region has a usable runtime and keeps its threads.
+namespace {
+std::atomic<bool> g_forked_child{false};
+void on_fork_child() {
+  if (g_thread_pool_started.load()) g_forked_child.store(true);
+}
+const bool fork_handler_registered = (pthread_atfork(nullptr, nullptr, &on_fork_child), true);
+
+int max_threads() {
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(64, 4 * hw);
+}
+}  // namespace
+
 int get_num_threads() {
+  if (g_forked_child.load(std::memory_order_relaxed)) return 1;
 #ifdef _OPENMP
   return omp_get_max_threads();
 #else
@@ -96,6 +122,11 @@ int get_num_threads() {
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError(str_cat("set_num_threads: expected a positive number of threads, got ", n));
+  DL_CHECK(n <= max_threads(), ValueError, "set_num_threads: ", n, " threads is more than the limit of ",
+           max_threads(), " (4 per hardware thread, at least 64)");
+  DL_CHECK(n == 1 || !g_forked_child.load(), RuntimeError, "set_num_threads: this process was forked after the "
+           "OpenMP threads of its parent started, so it can only run single-threaded (got ", n,
+           "); start worker processes with the 'spawn' or 'forkserver' method to use threads in them");
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif

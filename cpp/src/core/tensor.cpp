@@ -49,9 +49,37 @@ Storage new_storage(size_t nbytes, Device device) {
   return st;
 }
 
+// ---- checked sizes (Note [Checked sizes]) ----------------------------------------------------
+int64_t checked_mul(int64_t a, int64_t b, const char* op, const Shape& shape) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw RuntimeError(str_cat(op, ": size of shape ", shape_str(shape), " overflows int64 (", a, " x ", b, ")"));
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* op, const Shape& shape) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw RuntimeError(str_cat(op, ": offset arithmetic for shape ", shape_str(shape), " overflows int64 (", a,
+                               " + ", b, ")"));
+  return r;
+}
+
+int64_t check_shape(const Shape& shape, const char* op, size_t itemsize) {
+  for (int64_t s : shape) DL_CHECK(s >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
+  int64_t n = 1;
+  for (int64_t s : shape) n = checked_mul(n, s, op, shape);
+  DL_CHECK(n <= kMaxTensorBytes / static_cast<int64_t>(itemsize), RuntimeError, op, ": a tensor of shape ",
+           shape_str(shape), " would take ", n, " x ", itemsize, " bytes, more than any allocation can hold");
+  return n;
+}
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) {
+    if (__builtin_mul_overflow(n, s, &n))
+      throw RuntimeError(str_cat("numel: the number of elements of shape ", shape_str(shape), " overflows int64"));
+  }
   return n;
 }
 
@@ -60,7 +88,7 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t acc = 1;
   for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
     st[i] = acc;
-    acc *= std::max<int64_t>(shape[i], 1);
+    acc = checked_mul(acc, std::max<int64_t>(shape[i], 1), "contiguous_strides", shape);
   }
   return st;
 }
@@ -76,8 +104,14 @@ void TensorImpl::set_data(const TensorImpl& other) {
   view_base = other.view_base;
 }
 
-int64_t TensorImpl::size(int64_t d) const { return shape_[wrap_dim(d, dim(), "size")]; }
-int64_t TensorImpl::stride(int64_t d) const { return strides_[wrap_dim(d, dim(), "stride")]; }
+int64_t TensorImpl::size(int64_t d) const {
+  DL_CHECK(dim() > 0, IndexError, "size: dimension specified as ", d, " but the tensor has no dimensions");
+  return shape_[wrap_dim(d, dim(), "size")];
+}
+int64_t TensorImpl::stride(int64_t d) const {
+  DL_CHECK(dim() > 0, IndexError, "stride: dimension specified as ", d, " but the tensor has no dimensions");
+  return strides_[wrap_dim(d, dim(), "stride")];
+}
 
 bool TensorImpl::is_contiguous() const {
   int64_t expected = 1;
@@ -95,11 +129,15 @@ AutogradMeta& TensorImpl::autograd_mut() {
 }
 
 bool TensorImpl::requires_grad() const {
+  if (view_history_stale()) refresh_view_history(const_cast<TensorImpl&>(*this));
   return autograd_ && (autograd_->requires_grad || autograd_->grad_fn);
 }
 
+bool TensorImpl::is_leaf() const { return !grad_fn(); }
+
 const std::shared_ptr<Node>& TensorImpl::grad_fn() const {
   static const std::shared_ptr<Node> none;
+  if (view_history_stale()) refresh_view_history(const_cast<TensorImpl&>(*this));
   return autograd_ ? autograd_->grad_fn : none;
 }
 
@@ -113,11 +151,16 @@ PoisonFill g_poison_fill = nullptr;
 void set_poison_fill(PoisonFill fill) { g_poison_fill = fill; }
 bool set_poison_new_tensors(bool on) { return g_poison.exchange(on); }
 
-Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t s : shape)
-    DL_CHECK(s >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
-  int64_t n = shape_numel(shape);
-  auto st = new_storage(static_cast<size_t>(n) * dtype_size(dtype), device);
+Tensor empty(const Shape& shape, DType dtype, Device device, const char* op) {
+  const int64_t n = check_shape(shape, op, dtype_size(dtype));
+  Storage st;
+  try {
+    st = new_storage(static_cast<size_t>(n) * dtype_size(dtype), device);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemoryError(str_cat(op, ": out of memory allocating a ", dtype_name(dtype), " tensor of shape ",
+                                   shape_str(shape), " (", n * static_cast<int64_t>(dtype_size(dtype)),
+                                   " bytes) on ", device.str()));
+  }
   Tensor t = std::make_shared<TensorImpl>(std::move(st), shape, contiguous_strides(shape), 0, dtype);
   if (n && g_poison.load(std::memory_order_relaxed) && g_poison_fill) g_poison_fill(t);  // Note [Poisoned new tensors]
   return t;
@@ -126,7 +169,27 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 Tensor empty_like(const Tensor& t) { return empty(t->shape(), t->dtype(), t->device()); }
 Tensor empty_like(const Tensor& t, DType dtype) { return empty(t->shape(), dtype, t->device()); }
 
+void check_view_in_storage(const Storage& storage, size_t itemsize, const Shape& shape, const Shape& strides,
+                           int64_t offset, const char* op) {
+  DL_CHECK(shape.size() == strides.size(), ValueError, op, ": shape ", shape_str(shape), " and strides ",
+           shape_str(strides), " differ in length");
+  int64_t lo = offset, hi = offset, n = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    DL_CHECK(shape[i] >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
+    n = checked_mul(n, shape[i], op, shape);
+    if (shape[i] == 0) continue;
+    const int64_t reach = checked_mul(shape[i] - 1, strides[i], op, shape);
+    if (reach < 0) lo = checked_add(lo, reach, op, shape);
+    else hi = checked_add(hi, reach, op, shape);
+  }
+  if (n == 0) return;
+  const int64_t capacity = static_cast<int64_t>(storage->nbytes / itemsize);
+  DL_CHECK(lo >= 0 && hi < capacity, ValueError, op, ": shape ", shape_str(shape), " strides ", shape_str(strides),
+           " offset ", offset, " reach past the storage of ", capacity, " elements (elements ", lo, " to ", hi, ")");
+}
+
 Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+  check_view_in_storage(t->storage(), t->itemsize(), shape, strides, offset, "view");
   auto v = std::make_shared<TensorImpl>(t->storage(), std::move(shape), std::move(strides), offset, t->dtype());
   v->view_base = t->view_base ? t->view_base : t;
   return v;

@@ -44,6 +44,15 @@ void arith(BinaryOp op, const ElementwiseIter& it) {
       if constexpr (std::is_floating_point_v<T>)
         return binary_loop<T, T>(it, [](T a, T b) -> T { return (a != a || a > b) ? a : (b != b ? b : b > a ? b : a); });
       else return binary_loop<T, T>(it, [](T a, T b) -> T { return a > b ? a : b; });
+    case BinaryOp::BitwiseAnd:
+      if constexpr (!std::is_floating_point_v<T>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a & b; });
+      break;
+    case BinaryOp::BitwiseOr:
+      if constexpr (!std::is_floating_point_v<T>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a | b; });
+      break;
+    case BinaryOp::BitwiseXor:
+      if constexpr (!std::is_floating_point_v<T>) return binary_loop<T, T>(it, [](T a, T b) -> T { return a ^ b; });
+      break;
     default: break;
   }
   throw RuntimeError("binary_kernel: op not handled for this dtype");

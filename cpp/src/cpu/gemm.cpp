@@ -507,7 +507,7 @@ void gemm_float(const GemmArgs& g) {
 
 template <typename T>
 T gemm_activate(T v, GemmActivation act) {
-  if (act == GemmActivation::Relu) return v > T(0) ? v : T(0);
+  if (act == GemmActivation::Relu) return relu_t(v);
   if constexpr (std::is_floating_point_v<T>) {  // the unary ops' formulas (cpu/vec_math.h)
     switch (act) {
       case GemmActivation::Gelu: return gelu_t(v);

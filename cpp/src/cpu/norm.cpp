@@ -180,11 +180,21 @@ DL_VEC_INLINE void affine_run(T* y, const T* x, int64_t n, T m, T a, T b) {
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * a + b;
 }
 
+// The variance q/n - (s/n)^2 of shifted sums, clamped at 0 against rounding. NaN stays NaN
+// (std::max(Acc(0), NaN) would be 0): a NaN or inf value makes its group's variance NaN, and so
+// its output, as in PyTorch.
+template <typename Acc>
+DL_VEC_INLINE Acc shifted_var(Acc s, Acc q, int64_t n) {
+  const Acc ms = s / static_cast<Acc>(n);
+  const Acc v = q / static_cast<Acc>(n) - ms * ms;
+  return v < Acc(0) ? Acc(0) : v;
+}
+
 // (mean, 1 / sqrt(var + eps)) of n values from their shifted sums.
 template <typename Acc>
 void finish_stats(Acc shift, Acc s, Acc q, int64_t n, double eps, Acc& mean, Acc& rstd) {
   const Acc ms = s / static_cast<Acc>(n);
-  const Acc var = std::max(Acc(0), q / static_cast<Acc>(n) - ms * ms);
+  const Acc var = shifted_var(s, q, n);
   mean = shift + ms;
   rstd = Acc(1) / std::sqrt(var + static_cast<Acc>(eps));
 }
@@ -220,9 +230,8 @@ void bn_stats_typed(const T* x, T* mean, T* var, NCS d) {
       }
     }
     for (int64_t c = 0; c < d.C; ++c) {
-      const Acc ms = s[c] / count;
-      mean[c] = static_cast<T>(shift[c] + ms);
-      var[c] = static_cast<T>(std::max(Acc(0), q[c] / count - ms * ms));
+      mean[c] = static_cast<T>(shift[c] + s[c] / count);
+      var[c] = static_cast<T>(shifted_var(s[c], q[c], count));
     }
     return;
   }
@@ -231,9 +240,8 @@ void bn_stats_typed(const T* x, T* mean, T* var, NCS d) {
       const T shift = x[c * d.S];
       Acc s = 0, q = 0;
       shifted_sums(x + c * d.S, d.S, shift, s, q, d.N, d.C * d.S);
-      const Acc ms = s / count;
-      mean[c] = static_cast<T>(static_cast<Acc>(shift) + ms);
-      var[c] = static_cast<T>(std::max(Acc(0), q / count - ms * ms));
+      mean[c] = static_cast<T>(static_cast<Acc>(shift) + s / count);
+      var[c] = static_cast<T>(shifted_var(s, q, count));
     }
   });
 }
@@ -602,13 +610,19 @@ inline Window window_of(int64_t c, int64_t before, int64_t after, int64_t C) {
   return {std::max<int64_t>(0, c - before), std::min<int64_t>(C - 1, c + after)};
 }
 
+// The work of one sample: per = C * S outputs, each summing at most min(size, C) values (size
+// may be anything up to INT64_MAX: PyTorch allows windows wider than the channels).
+inline int64_t lrn_grain(NCS d, int64_t size) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, d.C * d.S * std::min(size, d.C)));
+}
+
 // y, scale, x: (N, C, S). Samples in parallel.
 template <typename T>
 void lrn_forward_typed(T* y, T* scale, const T* x, NCS d, int64_t size, double alpha, double beta, double k) {
   const int64_t before = size / 2, after = (size - 1) / 2;
-  const T coef = static_cast<T>(alpha / size), kk = static_cast<T>(k), be = static_cast<T>(beta);
+  const T coef = static_cast<T>(alpha / static_cast<double>(size)), kk = static_cast<T>(k), be = static_cast<T>(beta);
   const int64_t per = d.C * d.S;
-  parallel_for(0, d.N, std::max<int64_t>(1, kGrain / (per * size)), [&](int64_t n0, int64_t n1) {
+  parallel_for(0, d.N, lrn_grain(d, size), [&](int64_t n0, int64_t n1) {
     std::vector<T> acc(d.S), p(d.S);
     for (int64_t n = n0; n < n1; ++n) {
       const T* xn = x + n * per;
@@ -638,9 +652,9 @@ template <typename T>
 void lrn_backward_typed(T* gx, const T* g, const T* x, const T* scale, NCS d, int64_t size, double alpha,
                         double beta) {
   const int64_t before = size / 2, after = (size - 1) / 2;
-  const T coef = static_cast<T>(2.0 * alpha * beta / size), be = static_cast<T>(beta);
+  const T coef = static_cast<T>(2.0 * alpha * beta / static_cast<double>(size)), be = static_cast<T>(beta);
   const int64_t per = d.C * d.S;
-  parallel_for(0, d.N, std::max<int64_t>(1, kGrain / (per * size)), [&](int64_t n0, int64_t n1) {
+  parallel_for(0, d.N, lrn_grain(d, size), [&](int64_t n0, int64_t n1) {
     std::vector<T> t(per), p(per), acc(d.S);
     for (int64_t n = n0; n < n1; ++n) {
       const T* gn = g + n * per;

@@ -28,6 +28,23 @@ inline void valid_cols(int64_t off, int64_t s, int64_t in, int64_t out, int64_t&
   if (hi < lo) hi = lo;
 }
 
+// Taps [k0, k1) of a window dim (input size `in`, `out` positions) that reach the input for some
+// output position o * stride - pad + k * dil: a kernel may be far larger than the input when
+// the padding is large, and the taps in the padding alone must not cost a loop iteration each.
+inline void live_taps(int64_t in, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t kernel,
+                      int64_t& k0, int64_t& k1) {
+  const int64_t reach = (out - 1) * stride;  // <= the padded input size (the output size check)
+  k0 = pad > reach ? (pad - reach + dil - 1) / dil : 0;
+  k1 = std::min(kernel, (in - 1 + pad) / dil + 1);
+  if (k1 < k0) k1 = k0;
+}
+
+// The first in-input position of a window starting at `start` (step `dil`), or `start` when it
+// is inside already.
+inline int64_t first_inside(int64_t start, int64_t dil) {
+  return start < 0 ? start + (-start + dil - 1) / dil * dil : start;
+}
+
 // ---- max pool --------------------------------------------------------------------------------
 // x: (ID, IH, IW) one plane; y, yi: (OD, OH, OW). m / id: OW-long row buffers. I is the index
 // type inside the row (int32 for float planes below 2^31 elements, so it vectorises with T).
@@ -41,25 +58,24 @@ void max_pool_plane(const T* x, T* y, int64_t* yi, const PoolParams& p, T* m, I*
       const int64_t h0 = oh * p.stride[1] - p.pad[1];
       // -inf, and PyTorch's initial index: the window's first element once leading padding is
       // stepped over (an all-padding window keeps it, as in PyTorch).
-      int64_t d_first = d0, h_first = h0;
-      while (d_first < 0) d_first += p.dilation[0];
-      while (h_first < 0) h_first += p.dilation[1];
-      const int64_t first_row = (d_first * IH + h_first) * IW;
+      const int64_t first_row = (first_inside(d0, p.dilation[0]) * IH + first_inside(h0, p.dilation[1])) * IW;
       for (int64_t ow = 0; ow < OW; ++ow) {
-        int64_t w0 = ow * sw - pw;
-        if (w0 < 0) w0 += (-w0 + dw - 1) / dw * dw;
         m[ow] = -std::numeric_limits<T>::infinity();
-        id[ow] = static_cast<I>(first_row + w0);
+        id[ow] = static_cast<I>(first_row + first_inside(ow * sw - pw, dw));
       }
-      for (int64_t kd = 0; kd < p.kernel[0]; ++kd) {
+      int64_t kd0, kd1, kh0, kh1, kw0, kw1;
+      live_taps(p.in[0], 1, 1, -d0, p.dilation[0], p.kernel[0], kd0, kd1);
+      live_taps(IH, 1, 1, -h0, p.dilation[1], p.kernel[1], kh0, kh1);
+      live_taps(IW, OW, sw, pw, dw, p.kernel[2], kw0, kw1);
+      for (int64_t kd = kd0; kd < kd1; ++kd) {
         const int64_t idd = d0 + kd * p.dilation[0];
         if (idd < 0 || idd >= p.in[0]) continue;
-        for (int64_t kh = 0; kh < p.kernel[1]; ++kh) {
+        for (int64_t kh = kh0; kh < kh1; ++kh) {
           const int64_t ih = h0 + kh * p.dilation[1];
           if (ih < 0 || ih >= IH) continue;
           const int64_t rb = (idd * IH + ih) * IW;
           const T* xr = x + rb;
-          for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+          for (int64_t kw = kw0; kw < kw1; ++kw) {
             const int64_t off = kw * dw - pw;
             int64_t lo, hi;
             valid_cols(off, sw, IW, OW, lo, hi);
@@ -86,7 +102,8 @@ void max_pool_plane(const T* x, T* y, int64_t* yi, const PoolParams& p, T* m, I*
 template <typename T, typename I>
 void max_pool_typed(T* y, int64_t* yi, const T* x, const PoolParams& p) {
   const int64_t ip = p.in_plane(), op = p.out_plane();
-  const int64_t kvol = p.kernel[0] * p.kernel[1] * p.kernel[2];
+  const int64_t kvol = std::min<int64_t>(p.kernel[0], 64) * std::min<int64_t>(p.kernel[1], 64) *
+                       std::min<int64_t>(p.kernel[2], 64);  // a work estimate: capped, never overflows
   parallel_for(0, p.nc, plane_grain(op * kvol), [&](int64_t b, int64_t e) {
     std::vector<T> m(p.out[2]);
     std::vector<I> id(p.out[2]);
@@ -176,10 +193,12 @@ void avg_pool_plane(const T* x, T* y, const PoolParams& p, T* acc, T* div) {
       const Extent eh = extent(oh, 1, p);
       avg_divisors(ed, eh, p, div);
       std::fill(acc, acc + OW, T(0));
+      int64_t kw0, kw1;
+      live_taps(IW, OW, sw, p.pad[2], 1, p.kernel[2], kw0, kw1);
       for (int64_t idd = ed.start; idd < ed.end; ++idd)
         for (int64_t ih = eh.start; ih < eh.end; ++ih) {
           const T* xr = x + (idd * IH + ih) * IW;
-          for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+          for (int64_t kw = kw0; kw < kw1; ++kw) {
             const int64_t off = kw - p.pad[2];
             int64_t lo, hi;
             valid_cols(off, sw, IW, OW, lo, hi);
@@ -205,10 +224,12 @@ void avg_pool_backward_plane(T* gx, const T* g, const PoolParams& p, T* gs, T* d
       avg_divisors(ed, eh, p, div);
       const T* gr = g + (od * OH + oh) * OW;
       for (int64_t ow = 0; ow < OW; ++ow) gs[ow] = div[ow] != T(0) ? gr[ow] / div[ow] : T(0);
+      int64_t kw0, kw1;
+      live_taps(IW, OW, sw, p.pad[2], 1, p.kernel[2], kw0, kw1);
       for (int64_t idd = ed.start; idd < ed.end; ++idd)
         for (int64_t ih = eh.start; ih < eh.end; ++ih) {
           T* xr = gx + (idd * IH + ih) * IW;
-          for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+          for (int64_t kw = kw0; kw < kw1; ++kw) {
             const int64_t off = kw - p.pad[2];
             int64_t lo, hi;
             valid_cols(off, sw, IW, OW, lo, hi);
@@ -222,7 +243,8 @@ void avg_pool_backward_plane(T* gx, const T* g, const PoolParams& p, T* gs, T* d
 template <typename T>
 void avg_pool_typed(bool backward, T* dst, const T* src, const PoolParams& p) {
   const int64_t ip = p.in_plane(), op = p.out_plane();
-  const int64_t kvol = p.kernel[0] * p.kernel[1] * p.kernel[2];
+  const int64_t kvol = std::min<int64_t>(p.kernel[0], 64) * std::min<int64_t>(p.kernel[1], 64) *
+                       std::min<int64_t>(p.kernel[2], 64);  // a work estimate: capped, never overflows
   parallel_for(0, p.nc, plane_grain(op * kvol), [&](int64_t b, int64_t e) {
     std::vector<T> buf(p.out[2]), div(p.out[2]);
     for (int64_t c = b; c < e; ++c) {

@@ -34,7 +34,7 @@ void rnn_row_forward(int64_t H, bool relu, const T* __restrict x, const T* __res
   if (relu) {
     for (int64_t j = 0; j < H; ++j) {
       const T s = x[j] + r[j] + bias[j];
-      h[j] = s > T(0) ? s : T(0);
+      h[j] = relu_t(s);
     }
   } else {
     for (int64_t j = 0; j < H; ++j) h[j] = act_tanh(x[j] + r[j] + bias[j]);
@@ -113,7 +113,7 @@ template <typename T>
 void rnn_row_backward(int64_t H, bool relu, const T* __restrict gh, const T* __restrict dn, const T* __restrict h,
                       T* __restrict dx) {
   if (relu) {
-    for (int64_t j = 0; j < H; ++j) dx[j] = h[j] > T(0) ? gh[j] + dn[j] : T(0);
+    for (int64_t j = 0; j < H; ++j) dx[j] = relu_grad_t(gh[j] + dn[j], h[j]);
   } else {
     for (int64_t j = 0; j < H; ++j) dx[j] = (gh[j] + dn[j]) * (T(1) - h[j] * h[j]);
   }

@@ -48,7 +48,7 @@ void same_type_op(UnaryOp op, const ElementwiseIter& it, double p0, double p1) {
     case UnaryOp::Neg: return unary_loop<T, T>(it, [](T x) -> T { return -x; });
     case UnaryOp::Abs: return unary_loop<T, T>(it, [](T x) -> T { return x < 0 ? -x : x; });
     case UnaryOp::Sign: return unary_loop<T, T>(it, [](T x) -> T { return T((T(0) < x) - (x < T(0))); });
-    case UnaryOp::Relu: return unary_loop<T, T>(it, [](T x) -> T { return x > 0 ? x : T(0); });
+    case UnaryOp::Relu: return unary_loop<T, T>(it, [](T x) -> T { return relu_t(x); });
     case UnaryOp::LeakyRelu: {
       const T s = static_cast<T>(p0);
       return unary_loop<T, T>(it, [s](T x) -> T { return x > 0 ? x : x * s; });
@@ -56,6 +56,9 @@ void same_type_op(UnaryOp op, const ElementwiseIter& it, double p0, double p1) {
     case UnaryOp::Clamp: {
       if constexpr (std::is_floating_point_v<T>) {
         const T lo = static_cast<T>(p0), hi = static_cast<T>(p1);
+        // A NaN bound gives NaN everywhere, as in PyTorch (std::max/std::min would drop it).
+        if (lo != lo || hi != hi)
+          return unary_loop<T, T>(it, [](T) -> T { return std::numeric_limits<T>::quiet_NaN(); });
         // NaN stays NaN; min is applied before max like PyTorch (lo > hi gives hi).
         return unary_loop<T, T>(it, [lo, hi](T x) -> T { return x != x ? x : std::min(std::max(x, lo), hi); });
       } else {
@@ -107,7 +110,7 @@ void backward_op(UnaryOp op, const ElementwiseIter& it, T p0, T p1) {
   switch (op) {
     // Selects rather than multiplies, so a non-finite gradient where the input was cut off
     // gives 0, as the where() formula does. `x` may be the input or relu's output (same sign).
-    case UnaryOp::Relu: return loop([](T g, T x) { return x > T(0) ? g : T(0); }, kCheap);
+    case UnaryOp::Relu: return loop([](T g, T x) { return relu_grad_t(g, x); }, kCheap);
     case UnaryOp::LeakyRelu: return loop([p0](T g, T x) { return x > T(0) ? g : g * p0; }, kCheap);
     case UnaryOp::Gelu:
       return run([](T x) { return T(0.5) * one_plus_erf_t(x * T(kSqrt1_2)) + x * T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x); });

@@ -115,6 +115,10 @@ template <typename T> DL_VEC_INLINE T gelu_tanh_t(T x) {
   return x / (T(1) + exp_t(T(-2) * u));
 }
 template <typename T> DL_VEC_INLINE T silu_t(T x) { return x / (T(1) + exp_t(-x)); }
+// relu as PyTorch's: NaN and -0.0 pass through (x < 0 is false for both). Its gradient passes
+// g except where the input (or output) is <= 0, so a NaN position passes g too.
+template <typename T> DL_VEC_INLINE T relu_t(T x) { return x < T(0) ? T(0) : x; }
+template <typename T> DL_VEC_INLINE T relu_grad_t(T g, T x) { return x <= T(0) ? T(0) : g; }
 
 }  // namespace CPU_CAPABILITY
 }  // namespace dlcore

@@ -108,7 +108,8 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
   p.S = key->size(-2);
   p.E = query->size(-1);
   p.Ev = value->size(-1);
-  p.scale = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(p.E));
+  // With E = 0 every score is an empty dot product, 0, whatever the scale (PyTorch's result).
+  p.scale = p.E == 0 ? 0.0 : scale ? *scale : 1.0 / std::sqrt(static_cast<double>(p.E));
   p.window_left = window_size.first;
   p.window_right = window_size.second;
   if (is_causal) p.window_right = 0;  // j <= i, whatever window_size's right bound
@@ -177,7 +178,17 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
     p.seed = initial_seed();
     p.stream = static_cast<uint64_t>(ud[0] * 4294967296.0) << 32 | static_cast<uint64_t>(ud[1] * 4294967296.0);
   }
-  Tensor out = empty(with_matrix(p.batch, p.L, p.Ev), p.dtype, dev);
+  const Shape out_shape = with_matrix(p.batch, p.L, p.Ev);
+  check_shape(out_shape, kOp, query->itemsize());
+  if (shape_numel(out_shape) == 0 || p.S == 0) {
+    // Nothing to attend to or nothing to write: out is 0, as PyTorch's for S = 0, with zero grads.
+    Tensor out = zeros(out_shape, p.dtype, dev);
+    std::vector<Tensor> inputs{query, key, value};
+    if (r.mask && p.mask_kind == AttnMask::Additive) inputs.push_back(r.mask);
+    record_zero_grads("ScaledDotProductAttentionBackward", inputs, {out});
+    return out;
+  }
+  Tensor out = empty(out_shape, p.dtype, dev);
   Tensor lse = empty({shape_numel(p.batch), p.L}, attn_lse_dtype(p.dtype), dev);
   p.out = dense_operand(out);
   p.lse = lse->raw_data();

@@ -3,6 +3,7 @@
 
 #include "core/autocast.h"
 #include "dlcore/autograd.h"
+#include "dlcore/overlap.h"
 #include "dlcore/ops.h"
 
 namespace dlcore {
@@ -94,6 +95,13 @@ Tensor binary_forward(BinaryOp op, const Tensor& a0, const Tensor& b0) {
 
 Tensor scalar_like(double v, const Tensor& t) { return wrap_scalar(v, t->dtype()); }
 
+// b * alpha for add/sub: alpha is a number of the result's category, so an integral (or bool)
+// result stays integral (bool) as in PyTorch.
+Tensor times_alpha(const Tensor& b, double alpha, DType result) {
+  const DType t = is_floating(result) ? DType::Float64 : result == DType::Bool ? DType::Bool : DType::Int64;
+  return binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, t));
+}
+
 }  // namespace
 
 Tensor operator*(const Tensor& a, double s) { return mul(a, wrap_scalar(s, DType::Float64)); }
@@ -101,7 +109,7 @@ Tensor operator+(const Tensor& a, double s) { return add(a, wrap_scalar(s, DType
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = alpha == 1.0 ? binary_forward(BinaryOp::Add, a, b)
-                            : binary_forward(BinaryOp::Add, a, binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64)));
+                            : binary_forward(BinaryOp::Add, a, times_alpha(b, alpha, result_type({a, b})));
   record("AddBackward", {a, b}, {out}, [alpha](const std::vector<Tensor>& g, const Node&) {
     return std::vector<Tensor>{g[0], alpha == 1.0 ? g[0] : g[0] * alpha};
   });
@@ -110,7 +118,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = alpha == 1.0 ? binary_forward(BinaryOp::Sub, a, b)
-                            : binary_forward(BinaryOp::Sub, a, binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64)));
+                            : binary_forward(BinaryOp::Sub, a, times_alpha(b, alpha, result_type({a, b})));
   record("SubBackward", {a, b}, {out}, [alpha](const std::vector<Tensor>& g, const Node&) {
     return std::vector<Tensor>{g[0], g[0] * -alpha};
   });
@@ -160,8 +168,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
         ga = g[0] * where(eq(bv, scalar_like(0, bv)), scalar_like(0, d), d);
       }
       if (n.needs_input_grad(1)) {
-        // d/db a^b = a^b * log(a); 0 where a == 0 and b >= 0.
-        Tensor d = so.unpack(n) * log(av);
+        // d/db a^b = a^b * log(a); 0 where a == 0 and b >= 0. log(a) in the output's dtype: an
+        // integer base (7 ** x) would otherwise take its log in float32.
+        Tensor out = so.unpack(n);
+        Tensor d = out * log(av->dtype() == out->dtype() ? av : to_dtype(av, out->dtype()));
         Tensor mask = logical_and(eq(av, scalar_like(0, av)), ge(bv, scalar_like(0, bv)));
         gb = g[0] * where(mask, scalar_like(0, d), d);
       }
@@ -206,6 +216,27 @@ Tensor logical_and(const Tensor& a, const Tensor& b) { return binary_forward(Bin
 Tensor logical_or(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::LogicalOr, a, b); }
 Tensor logical_xor(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::LogicalXor, a, b); }
 
+namespace {
+void check_bitwise(BinaryOp op, const Tensor& a, const Tensor& b) {
+  DL_CHECK(!is_floating(result_type({a, b})), TypeError, binary_name(op),
+           ": only integer and bool tensors are supported, got ", a->describe(), " and ", b->describe());
+}
+Tensor bitwise(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_bitwise(op, a, b);
+  return binary_forward(op, a, b);
+}
+}  // namespace
+
+Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseAnd, a, b); }
+Tensor bitwise_or(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseOr, a, b); }
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseXor, a, b); }
+// ~x is x ^ (all bits set): x ^ -1 for integers, x ^ true (logical not) for bool.
+Tensor bitwise_not(const Tensor& x) {
+  DL_CHECK(!is_floating(x->dtype()), TypeError, "bitwise_not: only integer and bool tensors are supported, got ",
+           x->describe());
+  return binary_forward(BinaryOp::BitwiseXor, x, wrap_scalar(x->dtype() == DType::Bool ? 1.0 : -1.0, x->dtype()));
+}
+
 Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
   DL_CHECK(cond->dtype() == DType::Bool, TypeError, "where: condition must be a bool tensor, got ", cond->describe());
   Shape shape = broadcast_shapes(broadcast_shapes(cond->shape(), a0->shape(), "where"), b0->shape(), "where");
@@ -233,18 +264,20 @@ Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
 // ---- in place -------------------------------------------------------------------------------
 namespace {
 
-Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b, double alpha, const char* name) {
-  const bool grad = any_requires_grad({&a, &b});
+Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b0, double alpha, const char* name) {
+  const bool grad = inplace_records(a, {&b0});
   if (grad) check_inplace(a, name);
-  Shape shape = broadcast_shapes(a->shape(), b->shape(), name);
+  Shape shape = broadcast_shapes(a->shape(), b0->shape(), name);
   DL_CHECK(shape == a->shape(), ValueError, name, ": output of shape ", shape_str(a->shape()),
-           " does not match the broadcast shape ", shape_str(shape), " (other is ", shape_str(b->shape()), ")");
+           " does not match the broadcast shape ", shape_str(shape), " (other is ", shape_str(b0->shape()), ")");
+  check_no_internal_overlap(a, name);  // Note [Memory overlap]
+  const Tensor b = check_inplace_input(a, b0, name);
   DType ct = result_type({a, b});
   if (op == BinaryOp::Div && !is_floating(ct)) ct = DType::Float32;
   DL_CHECK(!(is_floating(ct) && !is_floating(a->dtype())) && !(ct != DType::Bool && a->dtype() == DType::Bool),
            TypeError, name, ": result type ", dtype_name(ct), " can't be cast to the output dtype ",
            dtype_name(a->dtype()));
-  Tensor bb = alpha == 1.0 ? b : binary_forward(BinaryOp::Mul, b, wrap_scalar(alpha, DType::Float64));
+  Tensor bb = alpha == 1.0 ? b : times_alpha(b, alpha, ct);
   Tensor bc = to_dtype(on_device(bb, a->device()), ct);
   SavedTensor sa_before, sb;
   if (grad && (op == BinaryOp::Mul || op == BinaryOp::Div)) {
@@ -298,12 +331,27 @@ Tensor& add_(Tensor& a, const Tensor& b, double alpha) { return binary_inplace(B
 Tensor& sub_(Tensor& a, const Tensor& b, double alpha) { return binary_inplace(BinaryOp::Sub, a, b, alpha, "sub_"); }
 Tensor& mul_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Mul, a, b, 1.0, "mul_"); }
 Tensor& div_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Div, a, b, 1.0, "div_"); }
+Tensor& bitwise_and_(Tensor& a, const Tensor& b) {
+  check_bitwise(BinaryOp::BitwiseAnd, a, b);
+  return binary_inplace(BinaryOp::BitwiseAnd, a, b, 1.0, "bitwise_and_");
+}
+Tensor& bitwise_or_(Tensor& a, const Tensor& b) {
+  check_bitwise(BinaryOp::BitwiseOr, a, b);
+  return binary_inplace(BinaryOp::BitwiseOr, a, b, 1.0, "bitwise_or_");
+}
+Tensor& bitwise_xor_(Tensor& a, const Tensor& b) {
+  check_bitwise(BinaryOp::BitwiseXor, a, b);
+  return binary_inplace(BinaryOp::BitwiseXor, a, b, 1.0, "bitwise_xor_");
+}
 
 DL_REGISTER_OPS({"add", "binary", true}, {"sub", "binary", true}, {"mul", "binary", true}, {"div", "binary", true},
                 {"pow", "binary", true}, {"minimum", "binary", true}, {"maximum", "binary", true},
                 {"eq", "binary", false}, {"ne", "binary", false}, {"lt", "binary", false}, {"le", "binary", false},
                 {"gt", "binary", false}, {"ge", "binary", false}, {"logical_and", "binary", false},
                 {"logical_or", "binary", false}, {"logical_xor", "binary", false}, {"where", "binary", true},
-                {"add_", "binary", true}, {"sub_", "binary", true}, {"mul_", "binary", true}, {"div_", "binary", true});
+                {"add_", "binary", true}, {"sub_", "binary", true}, {"mul_", "binary", true}, {"div_", "binary", true},
+                {"bitwise_and", "binary", false}, {"bitwise_or", "binary", false}, {"bitwise_xor", "binary", false},
+                {"bitwise_not", "binary", false}, {"bitwise_and_", "binary", false}, {"bitwise_or_", "binary", false},
+                {"bitwise_xor_", "binary", false});
 
 }  // namespace dlcore

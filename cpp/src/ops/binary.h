@@ -14,6 +14,9 @@ namespace dlcore {
   X(Pow, "pow")              \
   X(Minimum, "minimum")      \
   X(Maximum, "maximum")      \
+  X(BitwiseAnd, "bitwise_and") \
+  X(BitwiseOr, "bitwise_or")   \
+  X(BitwiseXor, "bitwise_xor") \
   X(Eq, "eq")                \
   X(Ne, "ne")                \
   X(Lt, "lt")                \
@@ -31,7 +34,8 @@ enum class BinaryOp : int {
 };
 
 // out = a op b. a and b share the compute dtype and broadcast to out's shape; out has the
-// compute dtype, or bool for comparisons and logical ops.
+// compute dtype, or bool for comparisons and logical ops. Bitwise ops take integer and bool
+// dtypes only.
 DL_DECLARE_KERNEL(binary_kernel, void (*)(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b));
 // out = cond ? a : b (cond bool; a, b and out one dtype).
 DL_DECLARE_KERNEL(where_kernel, void (*)(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b));

@@ -135,6 +135,55 @@ void record_conv(const char* node, int64_t spatial, bool transposed, const ConvP
   });
 }
 
+// Note [Empty convolutions]
+// With no batch, no input or output channels or no output positions there is nothing for a
+// kernel to do (and the kernels' per-group arithmetic divides by the channel counts): the
+// output is the bias broadcast over zeros (an empty sum is 0), the grads of input and weight
+// are zeros, and the bias gets the sum of the incoming grad through the add's own backward.
+bool conv_is_empty(const ConvParams& p) {
+  return p.n == 0 || p.c == 0 || p.k == 0 || p.in_numel() == 0 || p.out_numel() == 0;
+}
+
+Tensor empty_conv(int64_t spatial, const Tensor& x, const Tensor& w, const Tensor& bias, const Shape& out_shape) {
+  Tensor y = zeros(out_shape, x->dtype(), x->device());
+  record_zero_grads("ConvolutionBackward", {x, w}, {y});
+  if (!bias) return y;
+  Shape bshape{bias->size(0)};
+  for (int64_t i = 0; i < spatial; ++i) bshape.push_back(1);
+  return add(y, reshape(bias, bshape));
+}
+
+// Output size along one dim, in 128 bits since padding, stride and dilation are any int64.
+int64_t checked_extent(__int128 v, const std::string& op, const char* what, const Shape& in_shape) {
+  DL_CHECK(v <= (__int128(1) << 62), RuntimeError, op, ": the ", what, " size overflows (input ",
+           shape_str(in_shape), ")");
+  return static_cast<int64_t>(v);
+}
+
+// After the output size is known: a stride along a dim with one output position and a
+// dilation along a dim with a one-tap kernel change nothing, so they become 1 (the kernels'
+// index arithmetic multiplies them by extents); and the zero-padded input, which the kernels
+// may materialise, must have a size that fits (Note [Checked sizes]).
+void settle_geometry(ConvParams& p, const std::string& op, size_t itemsize) {
+  Shape padded{p.n, p.c};
+  for (int d = 0; d < 3; ++d) {
+    if (p.out[d] == 1) p.stride[d] = 1;
+    if (p.kernel[d] == 1) p.dilation[d] = 1;
+    padded.push_back(checked_add(p.in[d], checked_mul(2, p.pad[d], op.c_str(), padded), op.c_str(), padded));
+  }
+  check_shape(padded, (op + " (zero-padded input)").c_str(), itemsize);
+}
+
+// The result's batched shape (N, channels, spatial...), checked; settles the geometry.
+Shape result_shape(ConvParams& p, int64_t channels, const Shape& out_spatial, const std::string& op,
+                   size_t itemsize) {
+  Shape batched{p.n, channels};
+  batched.insert(batched.end(), out_spatial.begin(), out_spatial.end());
+  check_shape(batched, op.c_str(), itemsize);
+  settle_geometry(p, op, itemsize);
+  return batched;
+}
+
 }  // namespace
 
 Tensor conv_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tensor& bias, const Shape& stride,
@@ -159,25 +208,31 @@ Tensor conv_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, const Tenso
     DL_CHECK(p.stride[d] > 0, ValueError, op, ": stride must be positive, got ", shape_str(stride));
     DL_CHECK(p.dilation[d] > 0, ValueError, op, ": dilation must be positive, got ", shape_str(dilation));
     DL_CHECK(p.pad[d] >= 0, ValueError, op, ": padding must be non-negative, got ", shape_str(padding));
-    const int64_t span = p.dilation[d] * (p.kernel[d] - 1) + 1;
+    DL_CHECK(p.kernel[d] > 0, ValueError, op, ": kernel size must be positive, got weight ", shape_str(w->shape()));
+    const int64_t span = checked_extent(__int128(p.dilation[d]) * (p.kernel[d] - 1) + 1, op, "dilated kernel",
+                                        x_in->shape());
+    const int64_t padded = checked_extent(__int128(p.in[d]) + 2 * __int128(p.pad[d]), op, "padded input",
+                                          x_in->shape());
     if (padding_mode == "same") {
       DL_CHECK(p.stride[d] == 1, ValueError, op, ": padding='same' needs stride 1, got stride ", shape_str(stride));
       p.pad[d] = (span - 1) / 2;  // the extra odd pad goes on the right, as in PyTorch
       p.out[d] = p.in[d];
     } else {
-      DL_CHECK(p.in[d] + 2 * p.pad[d] >= span, ValueError, op, ": kernel size ", p.kernel[d], " (dilated: ", span,
-               ") is larger than the padded input size ", p.in[d] + 2 * p.pad[d], " in spatial dim ", d - (3 - spatial),
-               shapes);
-      p.out[d] = (p.in[d] + 2 * p.pad[d] - span) / p.stride[d] + 1;
+      DL_CHECK(padded >= span, ValueError, op, ": kernel size ", p.kernel[d], " (dilated: ", span,
+               ") is larger than the padded input size ", padded, " in spatial dim ", d - (3 - spatial), shapes);
+      p.out[d] = (padded - span) / p.stride[d] + 1;
     }
     if (real) out_spatial.push_back(p.out[d]);
+  }
+  const Shape batched = result_shape(p, p.k, out_spatial, op, x->itemsize());
+  if (conv_is_empty(p)) {
+    Tensor y_out = empty_conv(spatial, x, w, bias, batched);
+    return x_in->dim() == spatial + 1 ? squeeze(y_out, 0) : y_out;
   }
   Tensor y = empty({p.n, p.k, p.out[0], p.out[1], p.out[2]}, x->dtype(), x->device());
   Tensor x5 = as_5d(x, spatial), w5 = contiguous(w);
   Tensor b = bias ? contiguous(bias) : Tensor();
   conv_forward_kernel[x->device()](p, y, x5, w5, b);
-  Shape batched{p.n, p.k};
-  batched.insert(batched.end(), out_spatial.begin(), out_spatial.end());
   Tensor y_out = reshape(y, batched);
   if (any_requires_grad({&x, &w, &bias})) record_conv("ConvolutionBackward", spatial, false, p, x, w, bias, y_out);
   return x_in->dim() == spatial + 1 ? squeeze(y_out, 0) : y_out;
@@ -208,16 +263,22 @@ Tensor conv_transpose_nd(int64_t spatial, const Tensor& x_in, const Tensor& w, c
     DL_CHECK(opad[d] >= 0 && (opad[d] < p.stride[d] || opad[d] < p.dilation[d]), ValueError, op,
              ": output_padding must be smaller than either stride or dilation, got output_padding ",
              shape_str(output_padding), ", stride ", shape_str(stride), ", dilation ", shape_str(dilation));
-    p.in[d] = (p.out[d] - 1) * p.stride[d] - 2 * p.pad[d] + p.dilation[d] * (p.kernel[d] - 1) + opad[d] + 1;
+    DL_CHECK(p.kernel[d] > 0, ValueError, op, ": kernel size must be positive, got weight ", shape_str(w->shape()));
+    p.in[d] = checked_extent((__int128(p.out[d]) - 1) * p.stride[d] - 2 * __int128(p.pad[d]) +
+                                 __int128(p.dilation[d]) * (p.kernel[d] - 1) + opad[d] + 1,
+                             op, "output", x_in->shape());
     DL_CHECK(p.in[d] > 0, ValueError, op, ": padding ", shape_str(padding), " is too large: the output size would be ",
              p.in[d], " (input ", shape_str(x_in->shape()), ", weight ", shape_str(w->shape()), ")");
     if (real) out_spatial.push_back(p.in[d]);
   }
+  const Shape batched = result_shape(p, p.c, out_spatial, op, x->itemsize());
+  if (conv_is_empty(p)) {
+    Tensor y_out = empty_conv(spatial, x, w, bias, batched);
+    return x_in->dim() == spatial + 1 ? squeeze(y_out, 0) : y_out;
+  }
   Tensor y = empty({p.n, p.c, p.in[0], p.in[1], p.in[2]}, x->dtype(), x->device());
   Tensor x5 = as_5d(x, spatial), w5 = contiguous(w);
   conv_backward_input_kernel[x->device()](p, y, x5, w5);
-  Shape batched{p.n, p.c};
-  batched.insert(batched.end(), out_spatial.begin(), out_spatial.end());
   Tensor y_out = reshape(y, batched);
   if (bias) {
     Shape bshape{p.c};

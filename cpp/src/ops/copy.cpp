@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "dlcore/autograd.h"
+#include "dlcore/overlap.h"
 #include "dlcore/ops.h"
 #include "dlcore/poison.h"
 
@@ -47,14 +48,26 @@ void copy_(const Tensor& dst, const Tensor& src) {
   Shape b = broadcast_shapes(dst->shape(), src->shape(), "copy_");
   DL_CHECK(b == dst->shape(), ValueError, "copy_: source of shape ", shape_str(src->shape()),
            " does not broadcast to destination shape ", shape_str(dst->shape()));
-  const bool grad = any_requires_grad({&src}) || dst->requires_grad();
+  const bool grad = inplace_records(dst, {&src});
   if (grad) check_inplace(dst, "copy_");
-  // Copying a tensor onto itself (same memory, same layout) is a no-op.
-  if (!(dst->storage() == src->storage() && dst->offset() == src->offset() && dst->strides() == src->strides() &&
-        dst->shape() == src->shape() && dst->dtype() == src->dtype()))
-    copy_data(dst, src);
+  check_no_internal_overlap(dst, "copy_");
+  // Note [Memory overlap]: copying a tensor onto itself (same memory and layout, same dtype)
+  // is a no-op; a source that shares memory with dst otherwise is read from a copy.
+  switch (memory_overlap(dst, src)) {
+    case Overlap::No:
+      copy_data(dst, src);
+      break;
+    case Overlap::Full:
+      if (dst->dtype() != src->dtype()) copy_data(dst, to_dtype(detach(src), dst->dtype()));
+      break;
+    case Overlap::Partial:
+    case Overlap::Unknown: {
+      GradModeGuard no_grad(false);
+      copy_data(dst, clone(detach(src)));
+    }
+  }
   dst->bump_version();
-  if (grad_enabled() && grad) {
+  if (grad) {
     auto node = std::make_shared<FunctionNode>("CopyBackwards", [](const std::vector<Tensor>& g, const Node&) {
       return std::vector<Tensor>{Tensor(), g[0]};
     });
@@ -78,10 +91,11 @@ const bool poison_fill_registered = (set_poison_fill(&poison_fill), true);
 }  // namespace
 
 void fill_(const Tensor& t, double value) {
-  if (t->requires_grad()) check_inplace(t, "fill_");
+  const bool grad = inplace_records(t, {});
+  if (grad) check_inplace(t, "fill_");
   if (t->numel()) fill_kernel[t->device()](t, value);
   t->bump_version();
-  if (grad_enabled() && t->requires_grad()) {
+  if (grad) {
     auto node = std::make_shared<FunctionNode>("FillBackward", [](const std::vector<Tensor>&, const Node&) {
       return std::vector<Tensor>{};
     });

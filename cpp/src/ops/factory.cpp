@@ -33,15 +33,10 @@ Generator& generator() {
   return g;
 }
 
-void check_shape(const Shape& shape, const char* op) {
-  for (int64_t s : shape)
-    DL_CHECK(s >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
-}
-
 // Builds a tensor on the CPU with f(scalar_t* data) and moves it to `device`.
 template <typename F>
 Tensor host_built(const Shape& shape, DType dtype, Device device, const char* op, F f) {
-  Tensor t = empty(shape, dtype, Device{});
+  Tensor t = empty(shape, dtype, Device{}, op);
   DL_DISPATCH_ALL_AND_HALF(dtype, op, [&] { f(t->data<scalar_t>()); });
   return to_device(t, device);
 }
@@ -61,39 +56,79 @@ Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape
 Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
-  check_shape(shape, "full");
-  Tensor t = empty(shape, dtype, device);
+  Tensor t = empty(shape, dtype, device, "full");
   fill_(t, value);
   return t;
 }
 
+// Note [Integral arange]
+// For integer dtypes PyTorch truncates start and step (and, for int64, end) to integers
+// before it computes anything: the values are trunc(start) + i * trunc(step). The length is
+// ceil((end - start) / step) from the original values, except for int64, whose length
+// counts the integers from trunc(start) to trunc(end) in steps of trunc(step) (so
+// arange(-3, 7.25, dtype=int64) ends at 6 but the int32 one at 7). The step's sign is
+// checked on the original values; an int64 step that truncates to 0 is an error.
 Tensor arange(double start, double end, double step, DType dtype, Device device) {
   DL_CHECK(step != 0, ValueError, "arange: step must be non-zero");
   DL_CHECK((step > 0 && end >= start) || (step < 0 && end <= start), ValueError, "arange: upper bound ", end,
            " and lower bound ", start, " inconsistent with step sign ", step);
-  const int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
+  DL_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite, got ",
+           start, " and ", end);
+  DL_CHECK(dtype != DType::Bool, TypeError, "arange: dtype bool is not supported");
+  constexpr double kLimit = 9.2e18;  // below 2^63
+  const bool integral = !is_floating(dtype);
+  DL_CHECK(!integral || (std::abs(start) < kLimit && std::abs(end) < kLimit && std::abs(step) < kLimit),
+           RuntimeError, "arange: start ", start, ", end ", end, " and step ", step, " must fit in int64 for ",
+           dtype_name(dtype));
+  const int64_t istart = integral ? static_cast<int64_t>(start) : 0, istep = integral ? static_cast<int64_t>(step) : 0;
+  double count = std::ceil((end - start) / step);
+  if (dtype == DType::Int64) {
+    DL_CHECK(istep != 0, ValueError, "arange: step must be non-zero, got ", step, ", which is 0 as an int64");
+    // ceil(|trunc(end) - trunc(start)| / |trunc(step)|), in uint64 so that nothing overflows.
+    const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+    const int64_t iend = static_cast<int64_t>(end);
+    const uint64_t span = istep > 0 ? u(iend) - u(istart) : u(istart) - u(iend);
+    const uint64_t ustep = istep > 0 ? u(istep) : u(0) - u(istep);
+    count = static_cast<double>(span / ustep + (span % ustep != 0 ? 1 : 0));
+  }
+  DL_CHECK(count < kLimit, RuntimeError, "arange: ", count, " elements (start ", start, ", end ", end, ", step ",
+           step, ") is more than a tensor can hold");
+  const int64_t n = static_cast<int64_t>(count);
   return host_built({n}, dtype, device, "arange", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    for (int64_t i = 0; i < n; ++i) p[i] = convert<T>(start + static_cast<double>(i) * step);
+    if constexpr (std::is_integral_v<T>) {
+      // In uint64, so that values past T's range wrap as the cast to T does, without overflow.
+      const uint64_t s0 = static_cast<uint64_t>(istart), ds = static_cast<uint64_t>(istep);
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(static_cast<int64_t>(s0 + static_cast<uint64_t>(i) * ds));
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[i] = convert<T>(start + static_cast<double>(i) * step);
+    }
   });
 }
 
+// As in PyTorch: one step gives start, and integer dtypes truncate start and end first
+// (linspace(0.5, 9.5, 3, dtype=int64) is [0, 4, 9]).
 Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device) {
   DL_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
+  if (!is_floating(dtype) && dtype != DType::Bool) {
+    start = std::trunc(start);
+    end = std::trunc(end);
+  }
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   return host_built({steps}, dtype, device, "linspace", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
     // Fill symmetrically from both ends, as PyTorch does, so the last value is exactly `end`.
     const int64_t half = steps / 2;
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = convert<T>(i < half ? start + step * static_cast<double>(i)
-                                 : end - step * static_cast<double>(steps - 1 - i));
+      p[i] = convert<T>(i < half || steps == 1 ? start + step * static_cast<double>(i)
+                                               : end - step * static_cast<double>(steps - 1 - i));
   });
 }
 
 Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
   if (m < 0) m = n;
   DL_CHECK(n >= 0, ValueError, "eye: n must be non-negative, got ", n);
+  check_shape({n, m}, "eye", dtype_size(dtype));
   return host_built({n, m}, dtype, device, "eye", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
     for (int64_t i = 0; i < n * m; ++i) p[i] = convert<T>(0.0);
@@ -102,23 +137,21 @@ Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
 }
 
 Tensor rand(const Shape& shape, DType dtype, Device device) {
-  check_shape(shape, "rand");
   DL_CHECK(is_floating(dtype), TypeError, "rand: expected a floating dtype, got ", dtype_name(dtype));
-  Tensor t = empty(shape, dtype, device);
+  Tensor t = empty(shape, dtype, device, "rand");
   uniform_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
   return t;
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device) {
-  check_shape(shape, "randn");
   DL_CHECK(is_floating(dtype), TypeError, "randn: expected a floating dtype, got ", dtype_name(dtype));
-  Tensor t = empty(shape, dtype, device);
+  Tensor t = empty(shape, dtype, device, "randn");
   normal_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
   return t;
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {
-  check_shape(shape, "randint");
+  check_shape(shape, "randint", dtype_size(DType::Float64));
   DL_CHECK(high > low, ValueError, "randint: expected high > low, got low=", low, " high=", high);
   // floor(low + u * (high - low)) with u in [0, 1) of 53 bits: uniform for ranges < 2^53.
   Tensor u = rand(shape, DType::Float64, device);
@@ -129,6 +162,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Devic
 
 Tensor randperm(int64_t n, DType dtype, Device device) {
   DL_CHECK(n >= 0, ValueError, "randperm: n must be non-negative, got ", n);
+  check_shape({n}, "randperm", sizeof(double) + sizeof(int64_t) + dtype_size(dtype));
   // Sort-free: rank by random keys is O(n log n); Fisher-Yates over Philox draws is O(n).
   Tensor keys = rand({n}, DType::Float64, Device{});
   const double* u = keys->data<double>();

@@ -4,6 +4,7 @@
 #include "ops/index.h"
 
 #include "dlcore/autograd.h"
+#include "dlcore/overlap.h"
 #include "dlcore/ops.h"
 
 namespace dlcore {
@@ -209,8 +210,9 @@ void index_put_(Tensor& t, const std::vector<Tensor>& indices0, const Tensor& va
   const char* op = "index_put_";
   DL_CHECK(values0 != nullptr, ValueError, op, ": values is None");
   std::vector<Tensor> indices = expand_indices(t, indices0, op);
-  const bool grad = any_requires_grad({&t, &values0});
+  const bool grad = inplace_records(t, {&values0});
   if (grad) check_inplace(t, op);
+  check_no_internal_overlap(t, op);  // Note [Memory overlap]
   AdvancedIndex plan = plan_index(t, indices, /*wrap=*/true, op);
   {
     const Shape& vs = values0->shape();
@@ -228,8 +230,8 @@ void index_put_(Tensor& t, const std::vector<Tensor>& indices0, const Tensor& va
                t->device().str());
       v = to_device(v, t->device());
     }
-    // Values that alias t (t[idx] = t[other]) are read from a copy.
-    if (v->dtype() != t->dtype() || v->storage() == t->storage()) v = to_dtype(clone(v), t->dtype());
+    // Values that share memory with t (t[idx] = t[other]) are read from a copy.
+    if (v->dtype() != t->dtype() || memory_overlap(t, v) != Overlap::No) v = to_dtype(clone(v), t->dtype());
     v = expand(v, plan.out_shape);
     index_scatter_kernel[t->device()](plan.src, plan.offsets, v, IndexDim{-1, 1, 0, false, op}, accumulate);
   }

@@ -10,6 +10,8 @@
 // raise on double backward instead (check_no_double_backward).
 #include "ops/norm.h"
 
+#include <limits>
+
 #include "core/autocast.h"
 #include "dlcore/autograd.h"
 
@@ -83,7 +85,8 @@ Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTenso
   check_param(op, "bias", b, {C}, x);
   const int64_t count = C > 0 ? x->numel() / C : 0;  // values per channel
   if (training) {
-    DL_CHECK(count > 1, ValueError, op, ": expected more than 1 value per channel when training, got input shape ",
+    // An empty batch passes, as in PyTorch (below: it has no statistics).
+    DL_CHECK(count != 1, ValueError, op, ": expected more than 1 value per channel when training, got input shape ",
              shape_str(x->shape()));
   } else {
     DL_CHECK(rm && rv, ValueError, op, ": running_mean and running_var are required when training=False (input shape ",
@@ -98,15 +101,22 @@ Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTenso
     if (training) {
       mean = empty({C}, x->dtype(), x->device());
       Tensor var = empty({C}, x->dtype(), x->device());
-      batch_norm_stats_kernel[x->device()](xc, mean, var);
+      // A batch of no values has no statistics: NaN (never read: the output and the gradient of
+      // x are empty), and the running statistics stay as they are, as in PyTorch.
+      if (count > 0) {
+        batch_norm_stats_kernel[x->device()](xc, mean, var);
+      } else {
+        fill_(mean, std::numeric_limits<double>::quiet_NaN());
+        fill_(var, std::numeric_limits<double>::quiet_NaN());
+      }
       invstd = rsqrt(var + eps);
       // Running statistics: r = (1 - momentum) * r + momentum * batch (unbiased variance).
-      if (rm) {
+      if (rm && count > 0) {
         Tensor r = rm;
         mul_(r, wrap_scalar(1.0 - momentum, r->dtype()));
         add_(r, mean, momentum);
       }
-      if (rv) {
+      if (rv && count > 0) {
         Tensor r = rv;
         const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
         mul_(r, wrap_scalar(1.0 - momentum, r->dtype()));
@@ -134,8 +144,12 @@ Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTenso
              Tensor gw = empty_if(n.needs_input_grad(1), {C}, x);
              Tensor gb = empty_if(n.needs_input_grad(2), {C}, x);
              GradModeGuard no_grad(false);
-             batch_norm_backward_kernel[x->device()](training, gx, gw, gb, grad_like(g[0], x), x, mean, invstd,
-                                                     w ? contiguous(w) : Tensor());
+             if (x->numel() > 0)
+               batch_norm_backward_kernel[x->device()](training, gx, gw, gb, grad_like(g[0], x), x, mean, invstd,
+                                                       w ? contiguous(w) : Tensor());
+             else
+               for (const Tensor& t : {gx, gw, gb})
+                 if (t) zero_(t);
              return std::vector<Tensor>{gx, gw, gb};
            });
   }

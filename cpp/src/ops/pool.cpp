@@ -74,9 +74,14 @@ void window_geometry(const Tensor& x, int dims, const std::string& op_s, const S
   }
   bool ok = true;
   for (int i = 3 - dims; i < 3; ++i) {
-    const int64_t s = p.stride[i];
-    int64_t num = p.in[i] + 2 * p.pad[i] - p.dilation[i] * (p.kernel[i] - 1) - 1 + (ceil_mode ? s - 1 : 0);
-    int64_t o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;  // floor division
+    // In 128 bits: kernel, stride, padding and dilation are any int64 the caller gave.
+    const __int128 s = p.stride[i];
+    const __int128 num = __int128(p.in[i]) + 2 * __int128(p.pad[i]) - __int128(p.dilation[i]) * (p.kernel[i] - 1) - 1 +
+                         (ceil_mode ? s - 1 : 0);
+    const __int128 o128 = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;  // floor division
+    DL_CHECK(o128 <= p.in[i] + 2 * __int128(p.pad[i]), ValueError, op, ": output size overflows (input ",
+             shape_str(x->shape()), ")");
+    int64_t o = o128 < 1 ? 0 : static_cast<int64_t>(o128);  // < 1: too small, reported below
     // The last window must start inside the input or the left padding.
     if (ceil_mode && (o - 1) * s >= p.in[i] + p.pad[i]) --o;
     p.out[i] = o;
@@ -100,6 +105,7 @@ void adaptive_geometry(const Tensor& x, int dims, const char* op, const std::vec
     DL_CHECK(p.out[slot] > 0, ValueError, op, ": output_size entries must be positive, got ", p.out[slot],
              " (input ", shape_str(x->shape()), ")");
   }
+  check_shape({p.nc, p.out[0], p.out[1], p.out[2]}, op, x->itemsize());
 }
 
 Tensor contiguous_no_grad(const Tensor& t) {

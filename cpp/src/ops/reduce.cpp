@@ -225,6 +225,9 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim, std::optional<DType
     Tensor xin = dtype ? to_dtype(x, *dtype) : x;
     check_cpu_dtype("sum", xin);
     out = reduce_with(ReduceOp::Sum, xin, plan, int_promoted(xin->dtype()), keepdim);
+    // Integers add up in int64; an integral dtype= (bool included) gets the result wrapped to
+    // it, which is what adding in that dtype gives (PyTorch returns that dtype).
+    if (dtype && out->dtype() != *dtype) out = to_dtype(out, *dtype);
   }
   if (is_floating(out->dtype()) && any_requires_grad({&x})) {
     Shape in_shape = x->shape();

@@ -47,7 +47,11 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     dtype = promote_types(dtype, ts[i]->dtype());
     if (!ref && !skipped(ts[i])) ref = &ts[i];
   }
-  if (!ref) return empty({0}, dtype, ts[0]->device());
+  if (!ref) {  // only legacy empty inputs: an empty result, and (empty) zero grads for them
+    Tensor out = empty({0}, dtype, ts[0]->device());
+    record_zero_grads("CatBackward", ts, {out});
+    return out;
+  }
   const Tensor& r = *ref;
   dim = wrap_dim(dim, r->dim(), "cat");
   Shape out_shape = r->shape();
@@ -62,7 +66,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
                "cat: sizes of tensors must match except in dimension ", dim, ": expected size ", r->shape()[d],
                " but got size ", t->shape()[d], " in dimension ", d, " for tensor ", i, " (",
                shape_str(r->shape()), " vs ", shape_str(t->shape()), ")");
-    out_shape[dim] += t->shape()[dim];
+    out_shape[dim] = checked_add(out_shape[dim], t->shape()[dim], "cat", t->shape());
   }
   Tensor out = empty(out_shape, dtype, r->device());
   std::vector<int64_t> starts(ts.size(), 0);
@@ -83,8 +87,12 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
       if (!skipped(ts[i])) lens[i] = ts[i]->shape()[dim];
     record("CatBackward", ts, {out}, [dim, starts, lens](const std::vector<Tensor>& g, const Node& n) {
       std::vector<Tensor> gi(starts.size());
-      for (size_t i = 0; i < starts.size(); ++i)
-        if (lens[i] >= 0 && n.needs_input_grad(i)) gi[i] = narrow(g[0], dim, starts[i], lens[i]);
+      for (size_t i = 0; i < starts.size(); ++i) {
+        if (!n.needs_input_grad(i)) continue;
+        // A skipped legacy empty input still gets its (empty) gradient, so its leaf's .grad is
+        // zeros rather than None, as in PyTorch.
+        gi[i] = lens[i] >= 0 ? narrow(g[0], dim, starts[i], lens[i]) : zeros({0}, g[0]->dtype(), g[0]->device());
+      }
       return gi;
     });
   }
@@ -129,7 +137,7 @@ std::vector<Tensor> split_with_sizes(const Tensor& t, const Shape& sizes, int64_
   int64_t total = 0;
   for (int64_t s : sizes) {
     DL_CHECK(s >= 0, ValueError, "split_with_sizes: split sizes must be non-negative, got ", shape_str(sizes));
-    total += s;
+    total = checked_add(total, s, "split_with_sizes", sizes);
   }
   DL_CHECK(total == n, ValueError, "split_with_sizes: split sizes ", shape_str(sizes), " must sum exactly to ", n,
            " (the size of dimension ", dim, " of ", t->describe(), "), but sum to ", total);
@@ -147,9 +155,12 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
   DL_CHECK(chunks > 0, ValueError, "chunk: chunks must be greater than 0, got ", chunks);
   dim = wrap_dim(dim, t->dim(), "chunk");
   const int64_t n = t->shape()[dim];
-  const int64_t size = (n + chunks - 1) / chunks;
+  const int64_t size = n == 0 ? 0 : (n - 1) / chunks + 1;
   if (size == 0) {
     // An empty dim: `chunks` empty pieces, as PyTorch returns.
+    constexpr int64_t kMaxPieces = int64_t(1) << 20;
+    DL_CHECK(chunks <= kMaxPieces, RuntimeError, "chunk: ", chunks, " empty pieces of ", t->describe(),
+             " is more than the limit of ", kMaxPieces);
     std::vector<Tensor> out;
     for (int64_t i = 0; i < chunks; ++i) out.push_back(narrow(t, dim, 0, 0));
     return out;
@@ -271,8 +282,9 @@ Tensor repeat(const Tensor& t, const Shape& repeats) {
   for (int64_t d = 0; d < nr; ++d) {
     pair_shape.insert(pair_shape.end(), {repeats[d], in_shape[d]});
     pair_strides.insert(pair_strides.end(), {0, in_strides[d]});
-    out_shape.push_back(repeats[d] * in_shape[d]);
+    out_shape.push_back(checked_mul(repeats[d], in_shape[d], "repeat", repeats));
   }
+  check_shape(out_shape, "repeat", t->itemsize());
   Tensor out = empty(out_shape, t->dtype(), t->device());
   if (out->numel()) {
     GradModeGuard no_grad(false);

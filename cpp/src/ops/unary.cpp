@@ -93,7 +93,7 @@ Tensor recompute_tanh(const Tensor& x) { return tanh(x); }
 // history. Both select, so they agree bit for bit.
 Tensor masked_grad(UnaryOp op, const Tensor& g, const Tensor& saved, double slope) {
   if (!saved->device().is_cpu() || grad_enabled() || !is_floating(saved->dtype())) {
-    return op == UnaryOp::Relu ? where(gt(saved, s(0, saved)), g, s(0, g))
+    return op == UnaryOp::Relu ? where(le(saved, s(0, saved)), s(0, g), g)
                                : where(gt(saved, s(0, saved)), g, g * slope);
   }
   Tensor gx = empty(saved->shape(), saved->dtype(), saved->device());
@@ -220,7 +220,9 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   const double inf = std::numeric_limits<double>::infinity();
   const double lo = min ? *min : -inf, hi = max ? *max : inf;
   Tensor xx = x;
-  // A float bound on an integer tensor promotes like PyTorch (int tensor clamped to 0.5 is float).
+  // A bound that is not an integer (NaN included) promotes an integer tensor to float32, as a
+  // float bound does in PyTorch. From Python the binding promotes by the bounds' Python types
+  // first (an int tensor clamped to 2.0 is float32 too).
   if (!is_floating(x->dtype()) && ((min && *min != std::floor(*min)) || (max && *max != std::floor(*max))))
     xx = to_dtype(x, DType::Float32);
   Tensor y = unary_forward(UnaryOp::Clamp, xx, lo, hi);

@@ -57,13 +57,17 @@ Tensor interpolate(const Tensor& x, const std::optional<Shape>& size,
       DL_CHECK(std::isfinite(s) && s > 0, ValueError, op, ": scale_factor must be positive and finite, got ", s,
                " (input ", shape_str(x->shape()), ")");
       const int slot = 3 - dims + i;
-      p.out[slot] = static_cast<int64_t>(std::floor(static_cast<double>(p.in[slot]) * s));
+      const double out = std::floor(static_cast<double>(p.in[slot]) * s);
+      DL_CHECK(out < 9.2e18, RuntimeError, op, ": scale_factor ", s, " makes an output size of ", out,
+               " that overflows int64 (input ", shape_str(x->shape()), ")");
+      p.out[slot] = static_cast<int64_t>(out);
       if (!recompute_scale_factor.value_or(false)) p.scale[slot] = s;
     }
   }
   for (int i = 3 - dims; i < 3; ++i)
     DL_CHECK(p.out[i] > 0, ValueError, op, ": output size ", shape_str(Shape(p.out + 3 - dims, p.out + 3)),
              " must be positive (input ", shape_str(x->shape()), ")");
+  check_shape({p.nc, p.out[0], p.out[1], p.out[2]}, op, x->itemsize());
   if (mode == "area") {
     std::vector<std::optional<int64_t>> out(p.out + 3 - dims, p.out + 3);
     return adaptive_avg_pool(x, dims, out);

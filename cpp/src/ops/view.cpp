@@ -18,7 +18,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const Tensor& t, const char
       infer = static_cast<int64_t>(i);
     } else {
       DL_CHECK(out[i] >= 0, ValueError, op, ": invalid shape dimension ", out[i], " in ", shape_str(shape));
-      known *= out[i];
+      known = checked_mul(known, out[i], op, shape);
     }
   }
   if (infer >= 0) {
@@ -62,6 +62,15 @@ bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_sha
   return view_d == -1;
 }
 
+// The view ops' result: a view of t (make_view) that autograd follows through in-place writes
+// when made with grad mode on (Note [Views and in-place writes] in autograd/node.cpp).
+Tensor view_of(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+  Tensor v = make_view(t, std::move(shape), std::move(strides), offset);
+  v->differentiable_view = grad_enabled();
+  v->view_version = v->version();
+  return v;
+}
+
 Tensor reshape_backward(const Tensor& g, const Shape& in_shape) { return reshape(g, in_shape); }
 
 void record_reshape_like(const char* name, const Tensor& t, const Tensor& out) {
@@ -77,7 +86,7 @@ Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64
   GradModeGuard no_grad(false);
   Shape strides = gi->strides();
   int64_t offset = start * strides[dim];
-  strides[dim] *= step;
+  if (g->shape()[dim] > 1) strides[dim] *= step;  // in range: the forward's view had this stride
   Tensor dst = make_view(gi, g->shape(), strides, offset);
   copy_(dst, g);
   return gi;
@@ -91,7 +100,7 @@ Tensor view(const Tensor& t, const Shape& shape) {
   DL_CHECK(view_strides(t->shape(), t->strides(), ns, st), ValueError, "view: shape ", shape_str(ns),
            " is not compatible with the input's size and strides (", t->describe(), ", strides ",
            shape_str(t->strides()), "); use reshape() instead");
-  Tensor out = make_view(t, ns, st, t->offset());
+  Tensor out = view_of(t, ns, st, t->offset());
   record_reshape_like("ViewBackward", t, out);
   return out;
 }
@@ -100,7 +109,7 @@ Tensor reshape(const Tensor& t, const Shape& shape) {
   Shape ns = infer_shape(shape, t->numel(), t, "reshape");
   Shape st;
   if (view_strides(t->shape(), t->strides(), ns, st)) {
-    Tensor out = make_view(t, ns, st, t->offset());
+    Tensor out = view_of(t, ns, st, t->offset());
     record_reshape_like("ViewBackward", t, out);
     return out;
   }
@@ -121,7 +130,7 @@ Tensor permute(const Tensor& t, const Shape& dims) {
     strides[i] = t->strides()[d];
     inverse[d] = i;
   }
-  Tensor out = make_view(t, shape, strides, t->offset());
+  Tensor out = view_of(t, shape, strides, t->offset());
   record("PermuteBackward", {t}, {out}, [inverse](const std::vector<Tensor>& g, const Node&) {
     return std::vector<Tensor>{permute(g[0], inverse)};
   });
@@ -150,6 +159,7 @@ Tensor expand(const Tensor& t, const Shape& shape) {
     if (ti >= 0) {
       int64_t have = t->shape()[ti];
       if (want == -1) want = have;
+      DL_CHECK(want >= 0, ValueError, "expand: invalid size ", want, " at dim ", i, " (", shape_str(shape), ")");
       DL_CHECK(have == want || have == 1, ValueError, "expand: the expanded size ", want,
                " must match the existing size ", have, " at dim ", i, " (", t->describe(), " to ", shape_str(shape), ")");
       out_shape[i] = want;
@@ -160,7 +170,8 @@ Tensor expand(const Tensor& t, const Shape& shape) {
       out_strides[i] = 0;
     }
   }
-  Tensor out = make_view(t, out_shape, out_strides, t->offset());
+  check_shape(out_shape, "expand");
+  Tensor out = view_of(t, out_shape, out_strides, t->offset());
   record("ExpandBackward", {t}, {out}, [](const std::vector<Tensor>& g, const Node&) { return g; });
   return out;
 }
@@ -175,7 +186,7 @@ Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
     shape.push_back(t->shape()[i]);
     strides.push_back(t->strides()[i]);
   }
-  Tensor out = make_view(t, shape, strides, t->offset());
+  Tensor out = view_of(t, shape, strides, t->offset());
   record_reshape_like("SqueezeBackward", t, out);
   return out;
 }
@@ -186,7 +197,7 @@ Tensor unsqueeze(const Tensor& t, int64_t dim) {
   int64_t st = dim < t->dim() ? shape[dim] * strides[dim] : 1;
   shape.insert(shape.begin() + dim, 1);
   strides.insert(strides.begin() + dim, st);
-  Tensor out = make_view(t, shape, strides, t->offset());
+  Tensor out = view_of(t, shape, strides, t->offset());
   record_reshape_like("UnsqueezeBackward", t, out);
   return out;
 }
@@ -214,11 +225,12 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
   if (end < 0) end += n;
   start = std::min(std::max<int64_t>(start, 0), n);
   end = std::min(std::max<int64_t>(end, start), n);
-  const int64_t len = (end - start + step - 1) / step;
+  const int64_t len = end == start ? 0 : (end - start - 1) / step + 1;
   Shape shape = t->shape(), strides = t->strides();
   shape[dim] = len;
-  strides[dim] *= step;
-  Tensor out = make_view(t, shape, strides, t->offset() + start * t->strides()[dim]);
+  // A step past the end keeps one element; its stride is then irrelevant, and may overflow.
+  strides[dim] = len > 1 ? checked_mul(strides[dim], step, "slice", t->shape()) : strides[dim];
+  Tensor out = view_of(t, shape, strides, t->offset() + start * t->strides()[dim]);
   Shape in_shape = t->shape();
   record("SliceBackward", {t}, {out}, [in_shape, dim, start, step](const std::vector<Tensor>& g, const Node&) {
     return std::vector<Tensor>{slice_backward(g[0], in_shape, dim, start, step)};
@@ -227,10 +239,11 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
+  DL_CHECK(t->dim() > 0, IndexError, "narrow: cannot be applied to a 0-d tensor (", t->describe(), ")");
   dim = wrap_dim(dim, t->dim(), "narrow");
   const int64_t n = t->shape()[dim];
-  if (start < 0) start += n;
-  DL_CHECK(start >= 0 && length >= 0 && start + length <= n, IndexError, "narrow: start (", start, ") + length (",
+  if (start < 0 && start >= -n) start += n;
+  DL_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, IndexError, "narrow: start (", start, ") + length (",
            length, ") exceeds dimension size (", n, ") of ", t->describe());
   return slice(t, dim, start, start + length, 1);
 }
@@ -246,7 +259,7 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
   int64_t offset = t->offset() + index * strides[dim];
   shape.erase(shape.begin() + dim);
   strides.erase(strides.begin() + dim);
-  Tensor out = make_view(t, shape, strides, offset);
+  Tensor out = view_of(t, shape, strides, offset);
   Shape in_shape = t->shape();
   record("SelectBackward", {t}, {out}, [in_shape, dim, index](const std::vector<Tensor>& g, const Node&) {
     return std::vector<Tensor>{slice_backward(unsqueeze(g[0], dim), in_shape, dim, index, 1)};
@@ -259,16 +272,12 @@ Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, int
            shape_str(strides), " differ in length");
   DL_CHECK(!any_requires_grad({&t}), RuntimeError,
            "as_strided: not differentiable; call it on a detached tensor (", t->describe(), ")");
-  int64_t max_off = offset;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    DL_CHECK(shape[i] >= 0 && strides[i] >= 0, ValueError, "as_strided: negative size or stride");
-    if (shape[i] > 0) max_off += (shape[i] - 1) * strides[i];
-  }
-  const int64_t capacity = static_cast<int64_t>(t->storage()->nbytes / t->itemsize());
-  DL_CHECK(offset >= 0 && (shape_numel(shape) == 0 || max_off < capacity), ValueError,
-           "as_strided: shape ", shape_str(shape), " strides ", shape_str(strides), " offset ", offset,
-           " reach past the storage of ", capacity, " elements");
-  return make_view(t, shape, strides, offset);
+  for (size_t i = 0; i < shape.size(); ++i)
+    DL_CHECK(shape[i] >= 0 && strides[i] >= 0, ValueError, "as_strided: negative size or stride in shape ",
+             shape_str(shape), " strides ", shape_str(strides));
+  DL_CHECK(offset >= 0, ValueError, "as_strided: negative storage offset ", offset);
+  check_view_in_storage(t->storage(), t->itemsize(), shape, strides, offset, "as_strided");
+  return view_of(t, shape, strides, offset);
 }
 
 DL_REGISTER_OPS({"view", "view", true}, {"reshape", "view", true}, {"permute", "view", true},

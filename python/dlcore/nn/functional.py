@@ -33,10 +33,12 @@ def _check_same_shape(input, target, op):
 
 # ---- activations -------------------------------------------------------------------------------
 def relu6(input, inplace=False):
-    return dlcore.clamp(input, min=0.0, max=6.0)
+    return dlcore.clamp(input, min=0, max=6)  # int bounds: an int input stays int, as in torch
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if not input.is_floating_point():  # torch keeps the input's dtype, truncating the bounds
+        min_val, max_val = int(min_val), int(max_val)
     return dlcore.clamp(input, min=min_val, max=max_val)
 
 
@@ -163,7 +165,10 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     ad = dlcore.abs(input - target)
     if beta == 0.0:
         return _reduce(ad, reduction, "smooth_l1_loss")
-    loss = dlcore.where(ad < beta, ad * ad * (0.5 / beta), ad - 0.5 * beta)
+    # The quadratic branch squares min(|d|, beta), not |d|: where |d| is +-inf its (untaken)
+    # gradient is then 0 rather than 0 * inf = NaN, and the gradient is sign(d) as in PyTorch.
+    small = dlcore.clamp(ad, max=beta)
+    loss = dlcore.where(ad < beta, small * small * (0.5 / beta), ad - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -174,7 +179,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     ad = dlcore.abs(input - target)
-    loss = dlcore.where(ad < delta, ad * ad * 0.5, (ad - 0.5 * delta) * delta)
+    small = dlcore.clamp(ad, max=delta)  # keeps the gradient at |d| = inf finite (see smooth_l1_loss)
+    loss = dlcore.where(ad < delta, small * small * 0.5, (ad - 0.5 * delta) * delta)
     return _reduce(loss, reduction, "huber_loss")
 
 
