@@ -257,3 +257,41 @@ def test_double_backward_through_fused_kernels_raises():
     assert g.shape == (5,)
     with pytest.raises(NotImplementedError, match="GeluBackward: double backward .* is not supported"):
         dlcore.autograd.grad(dlcore.gelu(x).sum(), x, create_graph=True)
+
+
+def _strided_leaf(kind, seed=0):
+    """A float64 leaf requiring grad that is a non-contiguous view of a larger buffer."""
+    base = dlcore.tensor(np.random.default_rng(seed).uniform(-1.0, 1.0, (4, 6, 3)))
+    view = {"transposed": lambda b: b[0].t(),              # (3, 6), strides (1, 3)
+            "stepped": lambda b: b[1:, ::2, :2],           # (3, 3, 2), strides (18, 6, 1), offset 18
+            "permuted": lambda b: b.permute(2, 0, 1)[:, 1:3]}[kind](base)
+    assert not view.is_contiguous()
+    return view.requires_grad_()
+
+
+@pytest.mark.parametrize("kind", ["transposed", "stepped", "permuted"])
+@pytest.mark.parametrize("op", ["sin", "mul_sum", "matmul"])
+def test_gradcheck_accepts_correct_gradients_of_non_contiguous_inputs(kind, op):
+    x = _strided_leaf(kind)
+    w = dlcore.tensor(np.random.default_rng(1).standard_normal(tuple(x.shape)), requires_grad=True)
+    fn = {"sin": lambda a, b: dlcore.sin(a) * b,
+          "mul_sum": lambda a, b: (a * a * b).sum(-1),
+          "matmul": lambda a, b: dlcore.matmul(a, b.transpose(-1, -2))}[op]
+    before = x.detach().numpy().copy()
+    assert dlcore.autograd.gradcheck(fn, (x, w))
+    np.testing.assert_array_equal(x.detach().numpy(), before)   # perturbations undone
+
+
+@pytest.mark.parametrize("kind", ["transposed", "stepped"])
+def test_gradcheck_still_catches_a_wrong_gradient_of_non_contiguous_input(kind):
+    x = _strided_leaf(kind)
+    wrong = lambda a: a + (2 * a).detach()   # value 3a, but autograd sees gradient 1
+    assert dlcore.autograd.gradcheck(wrong, (x,), raise_exception=False) is False
+    with pytest.raises(AssertionError, match="gradcheck: mismatch for input 0"):
+        dlcore.autograd.gradcheck(wrong, (x,))
+
+
+def test_gradcheck_rejects_expanded_inputs():
+    x = dlcore.tensor(np.arange(3.0)).expand(4, 3).requires_grad_()
+    with pytest.raises(ValueError, match="gradcheck: input 0 has a dimension with stride 0"):
+        dlcore.autograd.gradcheck(dlcore.sin, (x,))

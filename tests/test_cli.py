@@ -238,10 +238,21 @@ def test_summary(capsys):
     (["train", "lenet", "--val-split", "0.2"], 2, ["--val-split"]),
     (["eval", "/no/such.safetensors"], 1, ["does not exist"]),
     (["frobnicate"], 2, ["invalid choice"]),
+    (["train", "lenet", "--seed", "-5"], 2, ["argument --seed", "from 0 to 2**64 - 1", "'-5'"]),
+    (["train", "lenet", "--seed", str(2**64)], 2, ["argument --seed", "from 0 to 2**64 - 1"]),
+    (["train", "lenet", "--seed", "1.5"], 2, ["argument --seed", "'1.5'"]),
 ])
 def test_bad_input_gives_one_line_and_exit_code(argv, code, needles, capsys):
     assert main(argv) == code
     _one_line_error(capsys, *needles)
+
+
+def test_seed_range_and_its_check_from_python(tmp_path):
+    from dlcore.cli import build_parser
+    from dlcore.cli.errors import CLIError
+    assert build_parser().parse_args(["train", "lenet", "--seed", str(2**64 - 1)]).seed == 2**64 - 1
+    with pytest.raises(CLIError, match="--seed must be an integer from 0 to 2\\*\\*64 - 1, got -5"):
+        train(TrainConfig(model="lenet", seed=-5, out=str(tmp_path / "run"), progress=False))
 
 
 def test_mismatched_and_unreadable_checkpoints(lenet_run, tmp_path, capsys):

@@ -87,6 +87,30 @@ def test_interrupt_and_resume_is_bit_exact(tmp_path, capsys):
     assert [h["train_loss"] for h in a["metrics"]] == [h["train_loss"] for h in b["metrics"]]
 
 
+def test_resume_keeps_the_sample_options_of_the_run_unless_given_again(tmp_path):
+    part = str(tmp_path / "part")
+
+    def stop(info):
+        if info["step"] == 4:
+            raise KeyboardInterrupt
+
+    config = LMConfig(model="gpt_nano", out=part, max_steps=6, eval_interval=3, batch_size=4, block_size=16,
+                      warmup=2, progress=False, sample_tokens=7, prompt="ROMEO:")
+    assert train_lm(config, on_step=stop)["status"] == "interrupted"
+
+    def sample():
+        with open(os.path.join(part, "metrics.json")) as f:
+            return json.load(f)["sample"]
+
+    last = os.path.join(part, LAST)
+    assert main(["train", "gpt_nano", "--resume", last, "--no-progress"]) == 0
+    assert sample().startswith("ROMEO:") and len(sample()) == len("ROMEO:") + 7
+    # options given when resuming (here a finished run: only the sample is drawn again) win
+    assert main(["train", "gpt_nano", "--resume", last, "--no-progress", "--sample-tokens", "3",
+                 "--prompt", "KING:"]) == 0
+    assert sample().startswith("KING:") and len(sample()) == len("KING:") + 3
+
+
 def test_bert_masked_lm_run(tmp_path, capsys):
     out = str(tmp_path / "bert")
     assert main(["train", "bert_tiny", "--out", out, *TINY]) == 0
@@ -125,6 +149,8 @@ def test_learning_rate_schedule():
     (["train", "gpt_nano", "--dataset", "mnist"], ["'mnist' is not a text dataset"]),
     (["generate", "/nonexistent.safetensors"], ["does not exist"]),
     (["generate", "x.safetensors", "--temperature", "-1"], ["--temperature must be >= 0"]),
+    (["generate", "x.safetensors", "--seed", "-1"], ["argument --seed", "from 0 to 2**64 - 1", "'-1'"]),
+    (["train", "gpt_nano", "--seed", "-5", *TINY], ["argument --seed", "from 0 to 2**64 - 1", "'-5'"]),
 ])
 def test_bad_input_one_line(argv, needles, capsys):
     assert main(argv) in (1, 2)

@@ -59,3 +59,24 @@ def test_multinomial_reproducible_with_manual_seed_and_method_form():
     dlcore.manual_seed(7)
     b = dlcore.multinomial(p, 5, replacement=True).numpy()
     assert np.array_equal(a, b) and a.shape == (3, 5)
+
+
+@pytest.mark.parametrize("seed", [-5, -1, -2**63, 0, 2**64 - 1])
+def test_manual_seed_takes_torchs_range_and_maps_negative_seeds_modulo_2_64(seed):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(seed)
+    dlcore.manual_seed(seed)
+    assert dlcore.initial_seed() == torch.initial_seed() == seed % 2**64
+    a = dlcore.rand(4).numpy()
+    dlcore.manual_seed(seed % 2**64)
+    assert np.array_equal(dlcore.rand(4).numpy(), a)
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    (2**64, ValueError, r"manual_seed: seed must be in \[-2\*\*63, 2\*\*64\), got 18446744073709551616"),
+    (-2**63 - 1, ValueError, r"manual_seed: seed must be in \[-2\*\*63, 2\*\*64\)"),
+    (None, TypeError, "manual_seed: seed must be an integer, got NoneType"),
+])
+def test_manual_seed_out_of_range_is_a_clear_error(seed, error, message):
+    with pytest.raises(error, match=message):
+        dlcore.manual_seed(seed)

@@ -288,6 +288,84 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch, error):
     assert dlcore.load(path)["epoch"] == 1
 
 
+_KILLED_SAVER = """
+import sys, time
+import dlcore
+from dlcore import serialization
+
+def write_half_then_hang(fileobj, data):
+    fileobj.write(data[: len(data) // 2])
+    fileobj.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+serialization._write_all = write_half_then_hang
+dlcore.save({"w": dlcore.zeros(10000)}, sys.argv[1])
+"""
+
+
+def _temporaries(directory):
+    return [n for n in listing(directory) if n.endswith(".tmp")]
+
+
+def test_temp_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(dlcore.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH"))
+                                                      if p))
+    path = tmp_path / "ckpt.safetensors"
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER, str(path)], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        (tmp,) = _temporaries(tmp_path)
+        # the writer is alive: a save beside it (another checkpoint, then the same one) leaves its file alone
+        dlcore.save({"epoch": 1}, tmp_path / "other.safetensors")
+        dlcore.save({"epoch": 1}, path)
+        assert _temporaries(tmp_path) == [tmp]
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    assert _temporaries(tmp_path) == [tmp]      # nothing cleaned up after the kill itself
+    dlcore.save({"epoch": 2}, tmp_path / "other.safetensors")
+    assert listing(tmp_path) == ["ckpt.safetensors", "other.safetensors"]
+    assert dlcore.load(path)["epoch"] == 1
+
+
+def test_only_stale_temp_files_of_saves_are_removed(tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = os.getppid()                         # a process that surely exists
+    host = serialization._host_tag()
+    other_host = "%08x" % ((int(host, 16) + 1) % 2**32)
+    day = 24 * 3600
+    files = {   # name -> (age in seconds, removed?)
+        f".a.safetensors.dlcore-{host}-{dead.pid}-0123456789ab.tmp": (0, True),
+        f".b.safetensors.dlcore-{host}-{live}-0123456789ab.tmp": (0, False),
+        f".b.safetensors.dlcore-{host}-{live}-ba9876543210.tmp": (2 * day, True),   # pid reused since
+        f".c.safetensors.dlcore-{other_host}-{dead.pid}-0123456789ab.tmp": (0, False),  # can't check the pid
+        f".c.safetensors.dlcore-{other_host}-{dead.pid}-ba9876543210.tmp": (2 * day, True),
+        ".d.safetensors.0123456789ab.tmp": (0, False),                              # older dlcore, no pid
+        ".d.safetensors.ba9876543210.tmp": (2 * day, True),
+        ".e.safetensors.dlcore-tmp": (2 * day, False),                             # not ours
+        ".notes.tmp": (2 * day, False),
+        "f.safetensors.0123456789ab.tmp": (2 * day, False),
+    }
+    now = __import__("time").time()
+    for name, (age, _) in files.items():
+        (tmp_path / name).write_bytes(b"partial")
+        os.utime(tmp_path / name, (now - age, now - age))
+    dlcore.save({"epoch": 1}, tmp_path / "ckpt.safetensors")
+    kept = sorted(n for n, (_, removed) in files.items() if not removed)
+    assert listing(tmp_path) == sorted(kept + ["ckpt.safetensors"])
+
+
 def test_failed_fsync_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.safetensors"
     dlcore.save({"epoch": 1}, path)

@@ -4,6 +4,7 @@ The heavy lifting (tensors, ops, the autograd engine, kernels) is in the extensi
 ``dlcore._C``; this package re-exports it with PyTorch's names and adds the Python-only
 conveniences (printing, creation helpers, context managers).
 """
+import builtins as _builtins
 import os as _os
 
 # Note [Threads on shared cores]: idle OpenMP workers spin only briefly before sleeping,
@@ -45,6 +46,17 @@ def _export_c_functions():
 
 
 _export_c_functions()
+
+
+def manual_seed(seed):
+    """Seeds dlcore's global random generator. As in PyTorch, any integer in [-2**63, 2**64) is
+    accepted; a negative seed is taken modulo 2**64 (manual_seed(-1) == manual_seed(2**64 - 1))."""
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__int__"):
+        raise TypeError(f"manual_seed: seed must be an integer, got {type(seed).__name__}")
+    value = _builtins.int(seed)
+    if not -2**63 <= value < 2**64:
+        raise ValueError(f"manual_seed: seed must be in [-2**63, 2**64), got {value}")
+    _C.manual_seed(value % 2**64)
 
 from . import autograd  # noqa: E402
 from ._tensor import (  # noqa: E402

@@ -137,22 +137,34 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
             return [o.detach().numpy().astype(np.float64).copy() for o in _flat_outputs(fn(*args))
                     if o.dtype.is_floating_point]
 
+    for i in diff:
+        x = inputs[i]
+        if x.numel() > 1 and any(st == 0 and n > 1 for n, st in zip(x.shape, x.stride())):
+            raise ValueError(f"gradcheck: input {i} has a dimension with stride 0 (an expanded view); "
+                             "its elements share memory, so they can't be perturbed one at a time. "
+                             "Pass a contiguous copy instead")
+
     outs = [o for o in _flat_outputs(fn(*inputs)) if o.dtype.is_floating_point and o.requires_grad]
     base = evaluate(inputs)
     for i in diff:
         x = inputs[i]
+        # A strided view of the input's own storage (numpy() shares memory, whatever the strides),
+        # so writes through a multi-index reach the tensor even when it is non-contiguous.
         x_np = x.detach().numpy()
-        # numerical: d out / d x[j] for every j
+        if x_np.flags.owndata or not x_np.flags.writeable:
+            raise RuntimeError(f"gradcheck: can't write into input {i}'s memory to perturb it "
+                               "(pass a CPU tensor)")
+        # numerical: d out / d x[j] for every j, j running over the logical elements in row-major order
         numeric = []
-        flat = x_np.reshape(-1)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
+        for idx in np.ndindex(*x_np.shape):
+            orig = x_np[idx]
+            x_np[idx] = orig + eps
             plus = evaluate(inputs)
-            flat[j] = orig - eps
+            x_np[idx] = orig - eps
             minus = evaluate(inputs)
-            flat[j] = orig
+            x_np[idx] = orig
             numeric.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
+        n_in = len(numeric)
         # analytical: one vector-Jacobian product per output element
         for k, out in enumerate(outs):
             n_out = base[k].size
@@ -163,7 +175,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                 g = _tensor(seed.reshape(base[k].shape), dtype=out.dtype)
                 (ga,) = grad([out], [x], [g], retain_graph=True, allow_unused=True)
                 ga = np.zeros(x_np.shape) if ga is None else ga.numpy().astype(np.float64)
-                for j in range(flat.size):
+                for j in range(n_in):
                     num = numeric[j][k].reshape(-1)[e]
                     ana = ga.reshape(-1)[j]
                     if not abs(num - ana) <= atol + rtol * abs(num):

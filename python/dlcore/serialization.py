@@ -29,13 +29,26 @@ Note [Checkpoint layout]
 Writes to a path are atomic: the bytes go to a temporary file in the same directory, which is
 flushed, fsynced and renamed over the target only when complete (Ctrl-C or an error midway
 leaves any previous file untouched and no temporary behind).
+
+Note [Stale temporary files]
+A process killed outright (SIGKILL, power loss) mid-save can't remove its temporary file. Its
+name, ".<checkpoint name>.dlcore-<host tag>-<pid>-<random>.tmp", says who was writing it, so
+every save into a directory first removes the temporaries there that this code wrote and whose
+writer is gone: same host tag and no process <pid> on this machine (or only its zombie). A
+temporary whose writer can't be checked (written on another host sharing the directory, or by
+an older dlcore whose names hold no pid, ".<name>.<12 hex digits>.tmp") is removed only once
+it has not been modified for _STALE_AGE_S seconds; so is one whose pid is alive but may have
+been reused. A temporary being written by a live process is never touched.
 """
 import base64
 import ctypes
 import json
 import math
 import os
+import re
 import secrets
+import socket
+import time
 import zlib
 from collections import Counter, OrderedDict
 
@@ -219,11 +232,70 @@ def _write_all(fileobj, data):
         view = view[n:]
 
 
+_TMP_NAME = re.compile(r"^\..+\.dlcore-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{12}\.tmp$")
+_OLD_TMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")   # names written before the pid was embedded
+_STALE_AGE_S = 24 * 3600
+
+
+def _host_tag():
+    return "%08x" % zlib.crc32(socket.gethostname().encode("utf-8", "surrogateescape"))
+
+
+def _pid_alive(pid):
+    """Whether process ``pid`` exists on this machine and is not a zombie."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name != "posix":
+        return True  # can't tell: keep the file (the age rule still applies)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:][:1] != b"Z"  # killed, not yet reaped
+    except (OSError, ValueError):
+        return True
+
+
+def _remove_stale_temporaries(directory):
+    """Removes the temporaries of saves into ``directory`` whose writer died (Note [Stale temporary files])."""
+    host = _host_tag()
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not name.endswith(".tmp") or not name.startswith("."):
+            continue
+        m = _TMP_NAME.match(name)
+        if m is None and not _OLD_TMP_NAME.match(name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_AGE_S
+            dead = m is not None and m["host"] == host and not _pid_alive(int(m["pid"]))
+            if dead or old:
+                os.unlink(entry.path)
+        except OSError:  # gone already (another saver cleaned it) or not ours to remove
+            continue
+
+
 def _atomic_write(path, data):
     path = os.path.realpath(os.fspath(path))  # a symlink keeps pointing at the checkpoint
     directory, base = os.path.split(path)
+    _remove_stale_temporaries(directory)
+    prefix = f".{base}.dlcore-{_host_tag()}-{os.getpid()}-"
     while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f"{prefix}{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
             break

@@ -50,6 +50,17 @@ _positive_int = _int_at_least(1, "a positive integer")
 _nonneg_int = _int_at_least(0, "an integer >= 0")
 
 
+def _seed(text):
+    """An argparse type: a seed, an integer in [0, 2**64) (it also seeds numpy's generators)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**64 - 1, got {text!r}")
+    return value
+
+
 def _input_size(text):
     try:
         dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
@@ -98,7 +109,7 @@ def build_parser():
                    help="pad (up to 8 px) or resize images to SIDE x SIDE for the model")
     t.add_argument("--out", help="output folder (default: runs/MODEL-TIMESTAMP; with --resume: the checkpoint's)")
     t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT exactly where it stopped")
-    t.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
+    t.add_argument("--seed", type=_seed, help="seed of initialisation, shuffling and augmentation (default 0)")
     t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                    help="stop when val accuracy has not improved for PATIENCE epochs")
     t.add_argument("--val-split", type=float, metavar="FRAC",
@@ -141,7 +152,7 @@ def build_parser():
     g.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (0: greedy)")
     g.add_argument("--top-k", type=_positive_int, default=None, help="sample among the K most likely tokens")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set reaching P")
-    g.add_argument("--seed", type=int, default=None, help="seed of the sampling")
+    g.add_argument("--seed", type=_seed, default=None, help="seed of the sampling")
     g.add_argument("--device", default="cpu")
 
     s = sub.add_parser("summary", help="print a model summary", description=(

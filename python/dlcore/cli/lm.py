@@ -33,7 +33,7 @@ from dlcore.data.datasets import Shakespeare
 from dlcore.data.tokenizers import tokenizer_from_config
 
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _SigintFlag, _default_out, _write_json, read_checkpoint, save_interrupted, stderr_log
+from .train import BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, read_checkpoint, save_interrupted, stderr_log
 
 __all__ = ["LMConfig", "train_lm", "generate_from_checkpoint", "evaluate_lm_checkpoint", "is_lm_checkpoint", "lm_family", "LM_RECIPES", "LM_CHECKPOINT_FORMAT"]
 
@@ -86,8 +86,8 @@ class LMConfig:
     early_stopping: Optional[int] = None  # evaluations without a better validation loss
     device: str = "cpu"
     progress: Optional[bool] = None
-    sample_tokens: int = 300
-    prompt: str = "\n"
+    sample_tokens: Optional[int] = None  # None: the run's saved value on --resume, else 300
+    prompt: Optional[str] = None         # None: the run's saved value on --resume, else a newline
 
     def resolved(self):
         family = lm_family(self.model)
@@ -95,7 +95,7 @@ class LMConfig:
             raise CLIError(f"model {self.model!r} is not a language model (gpt*, bert*, lstm, gru)", 2)
         values = dataclasses.asdict(self)
         recipe = LM_RECIPES[family]
-        for key, default in recipe.items():
+        for key, default in {**recipe, **_SAMPLE_DEFAULTS}.items():
             if key != "model" and values.get(key) is None:
                 values[key] = default
         if self.model.lower() in ("gpt", "bert", "lstm"):
@@ -106,6 +106,8 @@ class LMConfig:
 _RUN_KEYS = ("model", "dataset", "tokenizer", "block_size", "batch_size", "lr", "warmup", "min_lr_frac", "max_steps",
              "weight_decay", "dropout", "grad_clip", "eval_interval", "eval_batches", "seed", "early_stopping")
 _RESUME_OVERRIDES = ("max_steps", "early_stopping", "out", "device", "progress", "sample_tokens", "prompt")
+# Options of the final sample: saved with the run so that a resumed run keeps them, unless given again.
+_SAMPLE_DEFAULTS = {"sample_tokens": 300, "prompt": "\n"}
 
 
 def _check(c):
@@ -121,6 +123,7 @@ def _check(c):
     if not (math.isfinite(c.lr) and c.lr > 0) or c.warmup < 0 or c.weight_decay < 0 or not 0 <= c.dropout < 1:
         raise CLIError(f"need --lr > 0, --warmup >= 0, --weight-decay >= 0 and --dropout in [0, 1); got "
                        f"{c.lr}, {c.warmup}, {c.weight_decay} and {c.dropout}", 2)
+    _check_seed(c.seed)
     if c.model.lower() not in dlcore.models.list_models():
         raise CLIError(f"unknown model {c.model!r}; known models: {', '.join(dlcore.models.list_models())}", 2)
 
@@ -195,7 +198,7 @@ class _LMRun:
         no_decay = [p for n, p in self.model.named_parameters() if p.dim() < 2]
         self.optimizer = dlcore.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
                                              {"params": no_decay, "weight_decay": 0.0}], lr=c.lr, betas=(0.9, 0.95))
-        self.record = {k: getattr(c, k) for k in _RUN_KEYS}
+        self.record = {k: getattr(c, k) for k in _RUN_KEYS + tuple(_SAMPLE_DEFAULTS)}
         self.record.update(family=self.family, model_config=self.model_config, tokenizer_config=self.tokenizer.config())
         self.history, self.step = [], 0
         self.partial = {"loss_sum": 0.0, "count": 0, "time": 0.0}
@@ -228,9 +231,11 @@ class _LMRun:
         if lm_family(config.model) != saved["family"]:
             raise CLIError(f"checkpoint {config.resume!r} holds a {saved['model']!r} model, not {config.model!r}")
         values = {k: saved[k] for k in _RUN_KEYS}
+        for k, default in _SAMPLE_DEFAULTS.items():  # checkpoints of older versions lack them
+            values[k] = saved.get(k, default)
         for k in _RESUME_OVERRIDES:
             given = getattr(config, k)
-            if given is not None and (k not in values or given != getattr(LMConfig(), k)):
+            if given is not None:
                 values[k] = given
         values["resume"] = config.resume
         values["out"] = config.out or os.path.dirname(os.path.abspath(config.resume))

@@ -153,8 +153,14 @@ def _check_config(c):
         raise CLIError(f"--label-smoothing must be in [0, 1), got {c.label_smoothing}", 2)
     if c.val_split is not None and not 0 < c.val_split < 0.5:
         raise CLIError(f"--val-split must be a fraction in (0, 0.5), got {c.val_split}", 2)
+    _check_seed(c.seed)
     _check_model_name(c.model)
     _check_device(c.device)
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise CLIError(f"--seed must be an integer from 0 to 2**64 - 1, got {seed!r}", 2)
 
 
 def _check_model_name(name):
