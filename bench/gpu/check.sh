@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA GPU (H100/H200 with nvcc, PyTorch and no network),
 #   1. builds the extension with CUDA kernels for the GPU present (build/gpu, not installed),
-#   2. runs every test marked `cuda` (pytest -m cuda),
+#   2. runs every test marked `cuda` (pytest -m cuda), then again under compute-sanitizer's
+#      memcheck (out-of-bounds and misaligned device accesses, CUDA API errors), time-boxed,
 #   3. trains with the dlcore command on the GPU (an MLP, a GPT-nano: checkpoints and curves),
 #   4. times dlcore's CUDA kernels and training steps against PyTorch on the same GPU
 #      (bench/gpu/bench_kernels.py).
@@ -10,6 +11,7 @@
 #   bench/gpu/check.sh                       # from anywhere in the repository
 #   DLCORE_CUDA_ARCH=90 bench/gpu/check.sh   # another architecture list than "native"
 #   CHECK_SKIP_BENCH=1 bench/gpu/check.sh    # build and test only
+#   CHECK_SKIP_MEMCHECK=1 bench/gpu/check.sh # without the compute-sanitizer pass
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -54,6 +56,22 @@ timeout 300 python3 -m pytest -q -m cuda -p no:cacheprovider -rfE tests 2>&1 | k
 test_rc=${PIPESTATUS[0]}
 echo "tests: exit $test_rc in $(( $(date +%s) - start )) s"
 [ "$test_rc" -ne 0 ] && status=1
+
+if [ -z "${CHECK_SKIP_MEMCHECK:-}" ]; then
+  section "tests under compute-sanitizer --tool memcheck"
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -z "$sanitizer" ]; then
+    echo "memcheck: compute-sanitizer not found; skipped"
+  else
+    start=$(date +%s)
+    # Stops at the first failing test: a memcheck report fails that test's process.
+    timeout 300 "$sanitizer" --tool memcheck --error-exitcode 99 --print-limit 20 \
+      python3 -m pytest -q -x -m cuda -p no:cacheprovider -rfE tests 2>&1 | keep memcheck.log
+    mc_rc=${PIPESTATUS[0]}
+    echo "memcheck: exit $mc_rc in $(( $(date +%s) - start )) s (124: the time box ran out; the log shows how far it got)"
+    [ "$mc_rc" -ne 0 ] && [ "$mc_rc" -ne 124 ] && status=1
+  fi
+fi
 
 section "the dlcore command on the GPU (MLP on digits, GPT-nano on Shakespeare)"
 start=$(date +%s)
