@@ -2,6 +2,7 @@
 import importlib
 import pkgutil
 import re
+import warnings
 import zlib
 
 import numpy as np
@@ -176,3 +177,46 @@ def test_every_family_has_a_bad_input_row():
     with_errors = {r.name for r in ROWS if r.errors}
     missing = sorted(f for f, names in fams.items() if not names & with_errors)
     assert not missing, f"op families without a bad-input row: {missing}"
+
+
+# ---- zero-size samples ----------------------------------------------------------------------------
+# Every row again with its first floating array emptied along dim 0 (an empty batch, or an
+# empty operand): the op must return the reference's (empty or reduced) result or raise a
+# Python exception, never crash; its backward must run.
+def _zero_size_variant(sample):
+    out = list(sample)
+    for i, a in enumerate(out):
+        arr = a.value if hasattr(a, "value") else a
+        if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and arr.ndim >= 1:
+            out[i] = type(a)(arr[:0]) if hasattr(a, "value") else arr[:0]
+            return tuple(out)
+    return None
+
+
+REFUSALS = (ValueError, RuntimeError, IndexError, TypeError, NotImplementedError)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.key for r in ROWS])
+def test_zero_size(row):
+    dtype = "float64" if "float64" in row.dtypes else row.dtypes[0]
+    for i, sample in enumerate(_samples(row)):
+        z = _zero_size_variant(sample)
+        if z is None:
+            continue
+        args = [to_dlcore(a, dtype, requires_grad=row.grad and dtype == "float64") for a in z]
+        try:
+            got = row.op(*args)
+        except REFUSALS:
+            continue
+        if row.ref is not None:
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
+                    want = row.ref(*[to_numpy_ref(a, dtype) for a in z])
+            except Exception:  # numpy refuses some empty reductions that PyTorch defines
+                want = None
+            if want is not None:
+                _compare(row, got, want, dtype, f"sample {i} with an empty dim 0")
+        outs = [o for o in outputs_of(got) if isinstance(o, dlcore.Tensor) and o.requires_grad]
+        if outs:
+            sum(o.sum() for o in outs).backward()
