@@ -423,33 +423,30 @@ def test_batch_norm_single_value_per_channel_raises():
         F.batch_norm(dlcore.ones(1, 2, 1), dlcore.zeros(2), dlcore.ones(2), training=True)
 
 
-@pytest.mark.parametrize("shape,ns", [((0, 3), (3,)), ((2, 0), (0,)), ((0,), (0,)), ((2, 3, 0), (3, 0))])
-def test_layer_norm_empty(shape, ns):
+def _check_affine_norm_against_torch(shape, param_shape, ours, theirs):
+    """ours(x, w, b) and theirs(x, w, b) on ones of `shape`: outputs and all three grads."""
     d, t = pair(np.ones(shape, dtype=np.float32), grad=True)
-    dw, tw = pair(np.ones(ns, dtype=np.float32), grad=True)
-    db, tb = pair(np.zeros(ns, dtype=np.float32), grad=True)
-    yd, yt = F.layer_norm(d, ns, dw, db), TF.layer_norm(t, ns, tw, tb)
+    dw, tw = pair(np.ones(param_shape, dtype=np.float32), grad=True)
+    db, tb = pair(np.zeros(param_shape, dtype=np.float32), grad=True)
+    yd, yt = ours(d, dw, db), theirs(t, tw, tb)
     check(yd, yt)
     yd.sum().backward()
     yt.sum().backward()
     check(d.grad, t.grad)
     check(dw.grad, tw.grad)
     check(db.grad, tb.grad)
+
+
+@pytest.mark.parametrize("shape,ns", [((0, 3), (3,)), ((2, 0), (0,)), ((0,), (0,)), ((2, 3, 0), (3, 0))])
+def test_layer_norm_empty(shape, ns):
+    _check_affine_norm_against_torch(shape, ns, lambda x, w, b: F.layer_norm(x, ns, w, b),
+                                     lambda x, w, b: TF.layer_norm(x, ns, w, b))
 
 
 @pytest.mark.parametrize("shape,groups", [((0, 4), 2), ((2, 0), 1), ((0, 4, 3), 2)])
 def test_group_norm_empty(shape, groups):
-    C = shape[1]
-    d, t = pair(np.ones(shape, dtype=np.float32), grad=True)
-    dw, tw = pair(np.ones(C, dtype=np.float32), grad=True)
-    db, tb = pair(np.zeros(C, dtype=np.float32), grad=True)
-    yd, yt = F.group_norm(d, groups, dw, db), TF.group_norm(t, groups, tw, tb)
-    check(yd, yt)
-    yd.sum().backward()
-    yt.sum().backward()
-    check(d.grad, t.grad)
-    check(dw.grad, tw.grad)
-    check(db.grad, tb.grad)
+    _check_affine_norm_against_torch(shape, (shape[1],), lambda x, w, b: F.group_norm(x, groups, w, b),
+                                     lambda x, w, b: TF.group_norm(x, groups, w, b))
 
 
 # ---- C7: local_response_norm window sizes ---------------------------------------------------------
