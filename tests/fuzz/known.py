@@ -13,8 +13,7 @@ crash). DLCORE_FUZZ_NO_KNOWN=1 (or ``tools/fuzz.py --no-skip-known``) ignores bo
 import os
 import re
 
-KNOWN = [
-]
+KNOWN = []  # (id, match) entries; none open
 
 
 def _src(rx, spec=None, also=None):

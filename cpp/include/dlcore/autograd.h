@@ -129,8 +129,8 @@ bool inplace_records(const Tensor& target, std::initializer_list<const Tensor*> 
 // For in-place ops: `t` keeps its identity but its history becomes `node` (output 0); through
 // a view, the base's history takes the write (Note [Views and in-place writes]).
 void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node);
-// Raises if `t` may not be written in place under autograd (leaf that requires grad, or a
-// view of something that requires grad).
+// Raises if `t` may not be written in place under autograd: a leaf that requires grad, a view
+// of one, or a view made under no_grad (Note [Views and in-place writes]).
 void check_inplace(const Tensor& t, const char* op);
 
 // Records `fn` as the backward of an op with the given inputs and outputs, when needed.

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dlcore/dtype.h"
@@ -163,11 +164,12 @@ int64_t shape_numel(const Shape& shape);  // checked: raises on overflow (Note [
 Tensor empty(const Shape& shape, DType dtype, Device device = {}, const char* op = "empty");
 Tensor empty_like(const Tensor& t);                  // same shape/dtype/device, contiguous
 Tensor empty_like(const Tensor& t, DType dtype);
-// A new TensorImpl over t's storage (no autograd history attached; see ops for that). Raises
-// when an element of the view would lie outside the storage (Note [Checked sizes]).
-Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset);
-void check_view_in_storage(const Storage& storage, size_t itemsize, const Shape& shape, const Shape& strides,
-                           int64_t offset, const char* op);
+// A new TensorImpl over t's storage (no autograd history attached; see ops for that). Raises,
+// naming `op`, when an element of the view would lie outside the storage (Note [Checked sizes]).
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset, const char* op = "view");
+// [first, last] element offset that a (shape, strides, offset) view addresses, in checked
+// arithmetic; {offset, offset} when it has no element.
+std::pair<int64_t, int64_t> element_range(const Shape& shape, const Shape& strides, int64_t offset, const char* op);
 Tensor wrap_scalar(double v, DType dtype);           // a wrapped-number 0-d tensor
 Tensor scalar_tensor(double v, DType dtype, Device device = {});
 

@@ -89,11 +89,7 @@ struct Geometry {
   Shape shape, strides;
   int64_t offset = 0;
   explicit Geometry(const TensorImpl& t) : shape(t.shape()), strides(t.strides()), offset(t.offset()) {}
-  std::pair<int64_t, int64_t> range() const {  // [first, last] element offset; numel > 0
-    int64_t lo = offset, hi = offset;
-    for (size_t d = 0; d < shape.size(); ++d) (strides[d] < 0 ? lo : hi) += (shape[d] - 1) * strides[d];
-    return {lo, hi};
-  }
+  std::pair<int64_t, int64_t> range() const { return element_range(shape, strides, offset, "view"); }
   bool empty() const { return shape_numel(shape) == 0; }
 };
 

@@ -13,11 +13,7 @@ namespace {
 // [first byte, last byte + 1) that t addresses, as absolute addresses (two storages may wrap
 // the same memory, e.g. one numpy array imported twice); t has at least one element.
 std::pair<uintptr_t, uintptr_t> byte_range(const Tensor& t) {
-  int64_t lo = 0, hi = 0;
-  for (int64_t d = 0; d < t->dim(); ++d) {
-    const int64_t reach = (t->shape()[d] - 1) * t->strides()[d];  // in range: make_view checked it
-    (reach < 0 ? lo : hi) += reach;
-  }
+  auto [lo, hi] = element_range(t->shape(), t->strides(), 0, "overlap");
   const int64_t item = static_cast<int64_t>(t->itemsize());
   const uintptr_t base = reinterpret_cast<uintptr_t>(t->raw_data());
   return {base + lo * item, base + (hi + 1) * item};
@@ -25,10 +21,9 @@ std::pair<uintptr_t, uintptr_t> byte_range(const Tensor& t) {
 
 // Non-overlapping and covering its range with no gaps: a permutation of a contiguous tensor.
 bool is_dense(const Tensor& t) {
-  return is_non_overlapping(t) && [&] {
-    auto [lo, hi] = byte_range(t);
-    return hi - lo == static_cast<uintptr_t>(t->numel()) * t->itemsize();
-  }();
+  if (!is_non_overlapping(t)) return false;
+  auto [lo, hi] = byte_range(t);
+  return hi - lo == static_cast<uintptr_t>(t->numel()) * t->itemsize();
 }
 
 }  // namespace

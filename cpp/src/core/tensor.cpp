@@ -76,11 +76,19 @@ int64_t check_shape(const Shape& shape, const char* op, size_t itemsize) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) {
-    if (__builtin_mul_overflow(n, s, &n))
-      throw RuntimeError(str_cat("numel: the number of elements of shape ", shape_str(shape), " overflows int64"));
-  }
+  for (int64_t s : shape) n = checked_mul(n, s, "numel", shape);
   return n;
+}
+
+std::pair<int64_t, int64_t> element_range(const Shape& shape, const Shape& strides, int64_t offset, const char* op) {
+  int64_t lo = offset, hi = offset;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0) return {offset, offset};
+    const int64_t reach = checked_mul(shape[i] - 1, strides[i], op, shape);
+    if (reach < 0) lo = checked_add(lo, reach, op, shape);
+    else hi = checked_add(hi, reach, op, shape);
+  }
+  return {lo, hi};
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -169,27 +177,26 @@ Tensor empty(const Shape& shape, DType dtype, Device device, const char* op) {
 Tensor empty_like(const Tensor& t) { return empty(t->shape(), t->dtype(), t->device()); }
 Tensor empty_like(const Tensor& t, DType dtype) { return empty(t->shape(), dtype, t->device()); }
 
+namespace {
 void check_view_in_storage(const Storage& storage, size_t itemsize, const Shape& shape, const Shape& strides,
                            int64_t offset, const char* op) {
   DL_CHECK(shape.size() == strides.size(), ValueError, op, ": shape ", shape_str(shape), " and strides ",
            shape_str(strides), " differ in length");
-  int64_t lo = offset, hi = offset, n = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    DL_CHECK(shape[i] >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
-    n = checked_mul(n, shape[i], op, shape);
-    if (shape[i] == 0) continue;
-    const int64_t reach = checked_mul(shape[i] - 1, strides[i], op, shape);
-    if (reach < 0) lo = checked_add(lo, reach, op, shape);
-    else hi = checked_add(hi, reach, op, shape);
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    DL_CHECK(s >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
+    n = checked_mul(n, s, op, shape);
   }
   if (n == 0) return;
+  auto [lo, hi] = element_range(shape, strides, offset, op);
   const int64_t capacity = static_cast<int64_t>(storage->nbytes / itemsize);
   DL_CHECK(lo >= 0 && hi < capacity, ValueError, op, ": shape ", shape_str(shape), " strides ", shape_str(strides),
            " offset ", offset, " reach past the storage of ", capacity, " elements (elements ", lo, " to ", hi, ")");
 }
+}  // namespace
 
-Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
-  check_view_in_storage(t->storage(), t->itemsize(), shape, strides, offset, "view");
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset, const char* op) {
+  check_view_in_storage(t->storage(), t->itemsize(), shape, strides, offset, op);
   auto v = std::make_shared<TensorImpl>(t->storage(), std::move(shape), std::move(strides), offset, t->dtype());
   v->view_base = t->view_base ? t->view_base : t;
   return v;

@@ -64,8 +64,8 @@ bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_sha
 
 // The view ops' result: a view of t (make_view) that autograd follows through in-place writes
 // when made with grad mode on (Note [Views and in-place writes] in autograd/node.cpp).
-Tensor view_of(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
-  Tensor v = make_view(t, std::move(shape), std::move(strides), offset);
+Tensor view_of(const Tensor& t, Shape shape, Shape strides, int64_t offset, const char* op = "view") {
+  Tensor v = make_view(t, std::move(shape), std::move(strides), offset, op);
   v->differentiable_view = grad_enabled();
   v->view_version = v->version();
   return v;
@@ -243,8 +243,8 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   dim = wrap_dim(dim, t->dim(), "narrow");
   const int64_t n = t->shape()[dim];
   if (start < 0 && start >= -n) start += n;
-  DL_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, IndexError, "narrow: start (", start, ") + length (",
-           length, ") exceeds dimension size (", n, ") of ", t->describe());
+  DL_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, IndexError, "narrow: start (", start,
+           ") + length (", length, ") exceeds dimension size (", n, ") of ", t->describe());
   return slice(t, dim, start, start + length, 1);
 }
 
@@ -276,8 +276,7 @@ Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, int
     DL_CHECK(shape[i] >= 0 && strides[i] >= 0, ValueError, "as_strided: negative size or stride in shape ",
              shape_str(shape), " strides ", shape_str(strides));
   DL_CHECK(offset >= 0, ValueError, "as_strided: negative storage offset ", offset);
-  check_view_in_storage(t->storage(), t->itemsize(), shape, strides, offset, "as_strided");
-  return view_of(t, shape, strides, offset);
+  return view_of(t, shape, strides, offset, "as_strided");
 }
 
 DL_REGISTER_OPS({"view", "view", true}, {"reshape", "view", true}, {"permute", "view", true},
