@@ -4,6 +4,8 @@ from .folder import ImageFolder
 from .idx import IDX, read_idx, write_idx
 from .mnist import MNIST
 from .shakespeare import Shakespeare, shakespeare_text
+from .shapes import Shapes, make_shapes
 
 __all__ = ["MNIST", "Digits", "IDX", "ImageFolder", "read_idx", "write_idx", "Shakespeare",
            "shakespeare_text"]
+__all__ += ["Shapes", "make_shapes"]
