@@ -11,8 +11,9 @@ from . import _C
 from ._C import Tensor
 from ._tensor import eye, ones_like, zeros, zeros_like
 from .autograd import no_grad
+from ._detection_metrics import MeanAveragePrecision
 
-__all__ = ["accuracy", "ConfusionMatrix", "AverageMeter", "RunningAverage"]
+__all__ = ["accuracy", "ConfusionMatrix", "AverageMeter", "RunningAverage", "MeanAveragePrecision"]
 
 
 def _shape(t):
