@@ -46,6 +46,7 @@ void bind_rnn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_amp(py::module_& m);
 void bind_backends(py::module_& m);
+void bind_boxes(py::module_& m);
 
 }  // namespace dlcore
 

@@ -50,6 +50,7 @@ PYBIND11_MODULE(_C, m) {
   bind_optim(m);
   bind_amp(m);
   bind_backends(m);
+  bind_boxes(m);
 
   m.def("_registered_ops", [] {
     py::list out;

@@ -84,5 +84,6 @@ from . import models  # noqa: E402,F401
 from ._summary import summary  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
+from . import ops  # noqa: E402,F401
 
 __version__ = "0.1.0"

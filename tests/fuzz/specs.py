@@ -1341,3 +1341,50 @@ def g_metadata(c):
                      f"L.from_dlpack({x}.detach())", f"{x}.to(L.float16).sum()",
                      f"({x}.requires_grad_(), {x}.retain_grad(), {x}.retains_grad)",
                      f"L.tensor({x}.tolist(), dtype={x}.dtype)")))
+
+
+# ---- box ops (dlcore.ops: torchvision's, not in torch, so never compared) ---------------------------
+from .gen import DIM_SIZES  # noqa: E402
+
+BOX_PAIRWISE = ("box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou")
+BOX_LOSSES = ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+
+
+@spec("boxes", covers=("box_iou_elementwise", "nms", "batched_nms"), weight=0.8)
+def g_boxes(c):
+    """The IoU family and nms / batched_nms on boxes made of a corner and a positive size (corrupted:
+    negative sizes, i.e. inverted boxes, nan/inf corners, wrong shapes and dtypes)."""
+    c.comparable = False
+    c.tol = "shape"
+    dtype = c.fdtype()
+
+    def boxes(shape, grad=False):
+        xy = c.tensor(tuple(shape) + (2,), dtype, kind="s" if c.chance(0.1) else "u", grad=grad)
+        wh = c.tensor(tuple(shape) + (2,), dtype, kind="n" if c.bad(0.3) else "p")
+        name = c.var("b")
+        c.emit(f"{name} = L.cat([{xy} * 10, {xy} * 10 + {wh}], -1)")
+        return f"{name}[..., :3]" if c.bad(0.1) else name
+
+    k = c.r.randrange(3)
+    if k == 0:
+        a = boxes((c.pick(DIM_SIZES),), grad=c.want_grad())
+        b = boxes((c.pick(DIM_SIZES),) if not c.bad(0.1) else (2, 3))
+        c.result(f"L.ops.{c.pick(BOX_PAIRWISE)}({a}, {b})")
+        c.backward()
+    elif k == 1:
+        shape = c.shape(max_nd=2, max_numel=2000)
+        a = boxes(shape, grad=c.want_grad())
+        b = boxes(_broadcast_shape(c, shape))
+        red = c.pick(("none", "mean", "sum")) if not c.bad(0.2) else "bogus"
+        c.result(f"L.ops.{c.pick(BOX_LOSSES)}({a}, {b}, reduction={red!r}, eps={lit(c.pick((1e-7, 0.0, 1.0)))})")
+        c.backward()
+    else:
+        n = c.pick(DIM_SIZES + (200, 2000))
+        b = boxes((n,))
+        s = c.tensor((n + (1 if c.bad(0.15) else 0),), dtype if not c.bad(0.2) else c.dtype(),
+                     kind=c.pick(("u", "u", "s")))
+        thr = lit(c.pick((0.5, 0.5, 0.3, 0.9, 0.0, 1.0, -0.5, float("nan"))))
+        if c.chance(0.5):
+            c.result(f"L.ops.nms({b}, {s}, {thr})")
+        else:
+            c.result(f"L.ops.batched_nms({b}, {s}, {c.index_tensor((n,), 4)}, {thr})")
