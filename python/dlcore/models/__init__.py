@@ -21,3 +21,4 @@ from .bert import (  # noqa: F401
     BertModel, bert_base, bert_large, bert_mini, bert_tiny, mask_tokens,
 )
 from .rnnlm import RNNLanguageModel, char_gru, char_lstm  # noqa: F401
+from .yolo import YOLOv8, yolov8l, yolov8m, yolov8n, yolov8s, yolov8x  # noqa: F401
