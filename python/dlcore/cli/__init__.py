@@ -3,6 +3,7 @@
     dlcore train MODEL [options]   train a model from dlcore.models (lenet: LeNet-5 on the bundled MNIST;
                                    gpt, bert, lstm: language models on the bundled Shakespeare)
     dlcore generate CKPT [options] sample text from a GPT or LSTM checkpoint
+    dlcore detect CKPT IMAGE...    run a detector checkpoint on images, draw and print the boxes
     dlcore eval CKPT [options]     loss and accuracy of a checkpoint on a dataset split
     dlcore summary MODEL           layers, output shapes, parameters and FLOPs of a model
 
@@ -88,14 +89,15 @@ def build_parser():
     t.add_argument("--dataset", default=None,
                    help="mnist (bundled, default for image models) | digits (scikit-learn) | idx:DIR (MNIST-format "
                         "IDX files) | folder:DIR (one sub-folder of images per class) | shakespeare (bundled text, "
-                        "default for language models)")
+                        "default for language models) | shapes (generated boxes, default for detectors) | "
+                        "yolo:DIR_OR_YAML (YOLO-format detection data)")
     t.add_argument("--epochs", type=_positive_int, help="number of epochs")
     t.add_argument("--batch-size", type=_positive_int, help="training batch size")
     t.add_argument("--lr", type=float, help="learning rate (the peak for --scheduler onecycle)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--momentum", type=float, help="momentum of sgd/rmsprop (sgd uses Nesterov momentum)")
     t.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
-    t.add_argument("--scheduler", choices=SCHEDULERS,
+    t.add_argument("--scheduler", choices=SCHEDULERS + ("linear",),
                    help="learning-rate schedule: step (x0.1 every epochs/3), cosine, onecycle (per batch), "
                         "plateau (x0.1 when val accuracy stalls for 2 epochs)")
     t.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the training loss")
@@ -129,6 +131,12 @@ def build_parser():
     lm.add_argument("--eval-interval", type=_positive_int, help="steps between validation evaluations")
     lm.add_argument("--sample-tokens", type=_nonneg_int, help="tokens of the sample printed at the end")
     lm.add_argument("--prompt", help="the text the final sample starts from (default: a newline)")
+    det = t.add_argument_group("detectors (yolov8n/s/m/l/x on --dataset shapes or yolo:DIR_OR_YAML)")
+    det.add_argument("--lrf", type=float, help="final learning rate as a fraction of --lr (linear/cosine decay)")
+    det.add_argument("--warmup-epochs", type=float, help="epochs of learning-rate and momentum warm-up")
+    det.add_argument("--close-mosaic", type=_nonneg_int, help="epochs at the end trained without mosaic")
+    det.add_argument("--mosaic", type=float, help="probability of a mosaic sample (0: off)")
+    det.add_argument("--num-images", type=_positive_int, help="shapes: images generated (split 6:2:2)")
     bar = t.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show the progress bar (default: when stderr is a terminal)")
@@ -143,6 +151,18 @@ def build_parser():
     e.add_argument("--batch-size", type=_positive_int, default=500)
     e.add_argument("--device", default="cpu")
     e.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images only")
+
+    d = sub.add_parser("detect", help="detect objects in images with a detector checkpoint", description=(
+        "Run the detector in CKPT (written by dlcore train yolov8*) on IMAGE files: prints one row per "
+        "detection (x1 y1 x2 y2 score class, in the image's pixels) and with --out writes each image with "
+        "its boxes drawn."))
+    d.add_argument("checkpoint", metavar="CKPT")
+    d.add_argument("images", metavar="IMAGE", nargs="+")
+    d.add_argument("--out", default=None, help="folder for the annotated images")
+    d.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    d.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    d.add_argument("--max-det", type=_positive_int, default=300)
+    d.add_argument("--device", default="cpu")
 
     g = sub.add_parser("generate", help="sample text from a language-model checkpoint", description=(
         "Continue PROMPT with TOKENS tokens sampled from the GPT or LSTM model in CKPT (written by dlcore train)."))
@@ -161,7 +181,8 @@ def build_parser():
     s.add_argument("--input-size", type=_input_size, default=None, metavar="C,H,W",
                    help="input shape without the batch dimension (default: 1,S,S with S the recipe's input size, "
                         "or 28)")
-    s.add_argument("--num-classes", type=_positive_int, default=10)
+    s.add_argument("--num-classes", type=_positive_int, default=None,
+                   help="output classes (default: the model's own default, e.g. 10 for lenet, 80 for yolov8n)")
     s.add_argument("--depth", type=_nonneg_int, default=3, help="levels of nested modules to list")
     return p
 
@@ -175,19 +196,58 @@ def _known_model(parser, name):
 
 _IMAGE_ONLY = ("epochs", "optimizer", "momentum", "scheduler", "label_smoothing", "translate", "rotate", "scale",
                "input_size", "val_split", "limit_train", "limit_val", "limit_test")
+_DETECT_ONLY = ("lrf", "warmup_epochs", "close_mosaic", "mosaic", "num_images")
 _LM_ONLY = ("max_steps", "block_size", "tokenizer", "warmup", "dropout", "eval_interval", "sample_tokens", "prompt")
 
 
 def _cmd_train_lm(args, parser):
     from .lm import LMConfig, train_lm
 
-    for name in _IMAGE_ONLY:
+    for name in _IMAGE_ONLY + _DETECT_ONLY:
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} applies to image models, not to language model {args.model!r}")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(LMConfig)
              if getattr(args, f.name, None) is not None}
     result = train_lm(LMConfig(**given))
     return 130 if result["status"] == "interrupted" else 0
+
+
+def _cmd_train_detector(args, parser):
+    from .detect import DetectConfig, train_detector
+
+    for name in _LM_ONLY + ("translate", "rotate", "scale", "label_smoothing"):
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name.replace('_', '-')} does not apply to detector {args.model!r}")
+    if args.dataset is not None and args.dataset != "shapes" and not args.dataset.startswith("yolo:"):
+        parser.error(f"{args.model!r} is a detector: --dataset must be shapes or yolo:DIR_OR_YAML, got {args.dataset!r}")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(DetectConfig)
+             if getattr(args, f.name, None) is not None}
+    result = train_detector(DetectConfig(**given))
+    if result["status"] == "interrupted":
+        return 130
+    if result["test"] is not None:
+        t = result["test"]
+        print(f"test mAP@0.5 {t['map_50']:.4f}  mAP@0.5:0.95 {t['map']:.4f}")
+    return 0
+
+
+def _cmd_detect(args, parser):
+    from .detect import detect_images
+
+    if not 0 <= args.conf <= 1 or not 0 <= args.iou <= 1:
+        parser.error(f"--conf and --iou must lie in [0, 1], got {args.conf} and {args.iou}")
+    results = detect_images(args.checkpoint, args.images, out=args.out, conf=args.conf, iou=args.iou,
+                            max_det=args.max_det, device=args.device)
+    from .detect import load_detector
+    names = load_detector(args.checkpoint)[1]["names"]
+    for path, det in results:
+        print(f"{path}: {len(det)} detection{'s' if len(det) != 1 else ''}")
+        for x1, y1, x2, y2, score, cls in det:
+            k = int(cls)
+            print(f"  {x1:8.1f} {y1:8.1f} {x2:8.1f} {y2:8.1f}  {score:.3f}  {k} ({names[k]})")
+    if args.out:
+        print(f"wrote {len(results)} annotated image{'s' if len(results) != 1 else ''} to {args.out}")
+    return 0
 
 
 def _cmd_train(args, parser):
@@ -197,6 +257,14 @@ def _cmd_train(args, parser):
     _known_model(parser, args.model)
     if lm_family(args.model) is not None:
         return _cmd_train_lm(args, parser)
+    from .detect import is_detector
+    if is_detector(args.model):
+        return _cmd_train_detector(args, parser)
+    for name in _DETECT_ONLY:
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name.replace('_', '-')} applies to detectors, not to {args.model!r}")
+    if args.scheduler == "linear":
+        parser.error("--scheduler linear applies to detectors")
     if args.dataset == "shakespeare":
         parser.error(f"shakespeare is a text dataset; {args.model!r} is an image model (language models: gpt, "
                      "bert, lstm)")
@@ -220,6 +288,23 @@ def _cmd_eval(args, parser):
 
     from .lm import evaluate_lm_checkpoint, is_lm_checkpoint
 
+    from .detect import evaluate_detector_checkpoint, is_detector_checkpoint
+
+    if is_detector_checkpoint(args.checkpoint):
+        if args.model is not None:
+            parser.error("a detection checkpoint names its own model")
+        m, what, cfg = evaluate_detector_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
+                                                    device=args.device, limit=args.limit)
+        print(f"{what}: mAP@0.5 {m['map_50']:.4f}  mAP@0.5:0.95 {m['map']:.4f}  mAP@0.75 {m['map_75']:.4f}  "
+              f"precision {m['precision']:.3f}  recall {m['recall']:.3f} (score >= 0.25, IoU 0.5)")
+        per_class = m.get("map_per_class")
+        if per_class is not None:
+            values = per_class.tolist() if hasattr(per_class, "tolist") else list(per_class)
+            if isinstance(values, float):
+                values = [values]
+            for name, v in zip(cfg["names"], values):
+                print(f"  {name:<12} mAP@0.5:0.95 {v:.4f}")
+        return 0
     if is_lm_checkpoint(args.checkpoint):
         if args.dataset not in (None, "shakespeare") or args.model is not None:
             parser.error("a language-model checkpoint is evaluated on its own text dataset and model")
@@ -263,7 +348,8 @@ def _cmd_summary(args, parser):
     if len(size) != 3:
         parser.error(f"--input-size must be C,H,W for an image model, got {','.join(map(str, size))}")
     try:
-        model = dlcore.models.get_model(args.model, num_classes=args.num_classes, in_channels=size[0])
+        kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+        model = dlcore.models.get_model(args.model, in_channels=size[0], **kwargs)
     except TypeError as e:
         raise CLIError(f"model {args.model!r} can't be built with in_channels={size[0]}: {e}") from None
     if hasattr(dlcore, "summary"):
@@ -296,7 +382,7 @@ def main(argv=None):
             parser.print_help(sys.stderr)
             return 2
         sub = parser._subparsers._group_actions[0].choices[args.command]
-        handler = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
+        handler = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate, "detect": _cmd_detect,
                    "summary": _cmd_summary}[args.command]
         return handler(args, sub)
     except _UsageError as e:

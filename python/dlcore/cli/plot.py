@@ -1,7 +1,7 @@
 """Loss and accuracy curves of a training run as a PNG (matplotlib, drawn off-screen)."""
 import os
 
-__all__ = ["plot_curves", "plot_lm_curves"]
+__all__ = ["plot_curves", "plot_lm_curves", "plot_detection_curves"]
 
 
 def plot_curves(history, path, title=None):
@@ -67,4 +67,34 @@ def plot_lm_curves(history, path, title=None, per_char=True):
     bits.set_ylabel("bits per character" if per_char else "bits per byte")
     if title:
         ax.set_title(title)
+    _save_png(fig, path)
+
+
+def plot_detection_curves(history, path, title=None):
+    """Writes two panels to ``path`` for a detector: the training loss terms (box, cls, dfl) per
+    epoch, and validation mAP@0.5 and mAP@0.5:0.95 with the best epoch marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_loss, ax_map = fig.subplots(1, 2)
+    for key in ("box", "cls", "dfl"):
+        ax_loss.plot(epochs, [h[f"{key}_loss"] for h in history], "o-", label=f"{key} loss", markersize=3)
+    ax_loss.set_ylabel("training loss (gain-weighted)")
+    ax_map.plot(epochs, [100 * h["val_map_50"] for h in history], "s-", label="val mAP@0.5", markersize=3)
+    ax_map.plot(epochs, [100 * h["val_map"] for h in history], "o-", label="val mAP@0.5:0.95", markersize=3)
+    ax_map.set_ylabel("mAP (%)")
+    if history:
+        best = max(history, key=lambda h: (h["val_map"], -h["epoch"]))["epoch"]
+        ax_map.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best (epoch {best})")
+    for ax in (ax_loss, ax_map):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
     _save_png(fig, path)
