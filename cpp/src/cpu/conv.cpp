@@ -306,14 +306,15 @@ class ImageColumns final : public BPanels<T> {
 };
 
 // Chunks of the implicit-GEMM forward: whole images, several side by side when one image has
-// fewer than kMinCols outputs (but no more than an equal share of the images per thread); an
-// image's lines are split only when there are too few images (times `slabs` groups) to give
-// each of `threads` threads about four chunks.
+// fewer than kMinCols outputs (but no more than an equal share of the images per thread,
+// balanced by balanced_images); an image's lines are split only when there are too few
+// images (times `slabs` groups) to give each of `threads` threads about four chunks.
 ChunkPlan plan_images(const ConvParams& q, const Geometry& g, int64_t slabs, int64_t threads) {
   ChunkPlan c;
   const int64_t want = std::max<int64_t>(1, (4 * threads + slabs - 1) / slabs);  // chunks over all images
   const int64_t share = (q.n * slabs + threads - 1) / threads;  // images per thread
   c.nb = std::max<int64_t>(1, std::min({q.n, (2 * kMinCols + g.p - 1) / g.p, share}));
+  if (c.nb > 1 && threads > 1) c.nb = balanced_images(q.n, c.nb, slabs, threads);
   c.lc = g.lines;
   if (c.nb == 1 && q.n < want) {
     const int64_t parts = std::min((want + q.n - 1) / q.n, std::max<int64_t>(1, g.p / kMinCols));

@@ -127,6 +127,29 @@ struct ChunkPlan {
   }
 };
 
+// The images per chunk, at most `nb` and at least half of it, that give the busiest of
+// `threads` threads the fewest images when parallel_for hands each a contiguous run of the
+// (chunk, slab) items: 16 images in chunks of 6 would give one thread two chunks (12 images)
+// and the other one (4), chunks of 4 give each 8.
+inline int64_t balanced_images(int64_t n, int64_t nb, int64_t slabs, int64_t threads) {
+  int64_t best = nb, best_load = -1;
+  for (int64_t b = nb; b >= std::max<int64_t>(1, (nb + 1) / 2); --b) {
+    const int64_t items = (n + b - 1) / b * slabs;
+    const int64_t per = (items + threads - 1) / threads;
+    int64_t load = 0;
+    for (int64_t t0 = 0; t0 < items; t0 += per) {
+      int64_t images = 0;
+      for (int64_t t = t0; t < std::min(items, t0 + per); ++t) {
+        const int64_t n0 = t / slabs * b;
+        images += std::min(n, n0 + b) - n0;
+      }
+      load = std::max(load, images);
+    }
+    if (best_load < 0 || load < best_load) best = b, best_load = load;
+  }
+  return best;
+}
+
 // Chunks of about max(kMinCols, kColBytes of a col slice) columns, at least `min_chunks` of
 // them counting the `slabs` (groups) each chunk is taken for, where the batch allows it.
 inline ChunkPlan plan_chunks(const ConvParams& q, const Geometry& g, size_t elem, int64_t slabs, int64_t min_chunks,
@@ -142,6 +165,7 @@ inline ChunkPlan plan_chunks(const ConvParams& q, const Geometry& g, size_t elem
   } else {
     c.nb = std::min(q.n, (target + g.p - 1) / g.p);
     while (c.nb > 1 && (q.n + c.nb - 1) / c.nb < want) c.nb = (c.nb + 1) / 2;
+    if (c.nb > 1 && min_chunks > 1) c.nb = balanced_images(q.n, c.nb, slabs, min_chunks);
     c.lc = g.lines;
   }
   c.blocks = (q.n + c.nb - 1) / c.nb;
