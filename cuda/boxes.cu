@@ -43,11 +43,7 @@ __global__ void box_iou_fwd(StridedArgs<3> args, int64_t sa, int64_t sb, BoxIouP
     const T* pa = reinterpret_cast<const T*>(args.data[1] + off[1]);
     const T* pb = reinterpret_cast<const T*>(args.data[2] + off[2]);
     BoxIouTerms<T> t;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      t.a[k] = pa[k * sa];
-      t.b[k] = pb[k * sb];
-    }
+t.load(pa, sa, pb, sb);
     t.compute(p.kind, eps, p.loss_form);
     *reinterpret_cast<T*>(args.data[0] + off[0]) = t.value;
   }
@@ -65,11 +61,7 @@ __global__ void box_iou_bwd(StridedArgs<5> args, int64_t sa, int64_t sb, BoxIouP
     const T* pa = reinterpret_cast<const T*>(args.data[3] + off[3]);
     const T* pb = reinterpret_cast<const T*>(args.data[4] + off[4]);
     BoxIouTerms<T> t;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      t.a[k] = pa[k * sa];
-      t.b[k] = pb[k * sb];
-    }
+t.load(pa, sa, pb, sb);
     t.compute(p.kind, eps, p.loss_form);
     T ga[4], gb[4];
     t.backward(g, p.kind, p.loss_form, ga, gb);

@@ -69,10 +69,7 @@ void box_iou_typed(const Tensor& out, const Tensor& a, const Tensor& b, const Bo
       const T* pa = reinterpret_cast<const T*>(ptr[1] + i * s[1]);
       const T* pb = reinterpret_cast<const T*>(ptr[2] + i * s[2]);
       BoxIouTerms<T> t;
-      for (int k = 0; k < 4; ++k) {
-        t.a[k] = pa[k * sa];
-        t.b[k] = pb[k * sb];
-      }
+      t.load(pa, sa, pb, sb);
       t.compute(p.kind, eps, p.loss_form);
       *reinterpret_cast<T*>(ptr[0] + i * s[0]) = t.value;
     }
@@ -97,10 +94,7 @@ void box_iou_backward_typed(const Tensor& ga, const Tensor& gb, const Tensor& g,
       const T* pa = reinterpret_cast<const T*>(ptr[3] + i * s[3]);
       const T* pb = reinterpret_cast<const T*>(ptr[4] + i * s[4]);
       BoxIouTerms<T> t;
-      for (int k = 0; k < 4; ++k) {
-        t.a[k] = pa[k * sa];
-        t.b[k] = pb[k * sb];
-      }
+      t.load(pa, sa, pb, sb);
       t.compute(p.kind, eps, p.loss_form);
       t.backward(gv, p.kind, p.loss_form, oa, ob);  // grad_a/grad_b are contiguous (L..., 4)
     }

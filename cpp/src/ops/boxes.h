@@ -152,6 +152,14 @@ struct BoxIouTerms {
   T dat = 0, v = 0, alpha = 0;
   T value;
 
+  // The two boxes' coordinates, each 4 elements `stride_a` / `stride_b` apart.
+  DL_HOST_DEVICE void load(const T* pa, int64_t stride_a, const T* pb, int64_t stride_b) {
+    for (int k = 0; k < 4; ++k) {
+      a[k] = pa[k * stride_a];
+      b[k] = pb[k * stride_b];
+    }
+  }
+
   DL_HOST_DEVICE void compute(int kind, T eps, bool loss) {
     wa = a[2] - a[0];
     ha = a[3] - a[1];
