@@ -9,9 +9,7 @@ Usage: python bench/bench_yolo.py [--model yolov8n] [--batch 16] [--size 160] [-
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,17 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import dlcore  # noqa: E402
-from benchutil import cpu_name  # noqa: E402
+from benchutil import cpu_name, median_seconds  # noqa: E402
 
 
 def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, reps, pause=0.05) * 1e3
 
 
 def main():

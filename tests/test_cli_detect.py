@@ -9,6 +9,7 @@ import pytest
 import dlcore
 from dlcore.cli import main
 from dlcore.cli.detect import DetectConfig, evaluate_detector_checkpoint, train_detector
+from dlcore.cli.errors import CLIError
 
 TINY = dict(model="yolov8n", dataset="shapes", num_images=40, input_size=64, batch_size=8, epochs=2,
             warmup_epochs=0.0, close_mosaic=1, progress=False)
@@ -51,6 +52,11 @@ def test_resume_repeats_the_uninterrupted_run(tmp_path):
 
     part = train_detector(DetectConfig(out=str(tmp_path / "part"), **TINY), on_step=interrupt, log=_quiet)
     assert part["status"] == "interrupted"
+    last = str(tmp_path / "part" / "last.safetensors")
+    with pytest.raises(CLIError, match="--lr 0.5 differs from the checkpoint's 0.01"):
+        train_detector(DetectConfig(model="yolov8n", resume=last, lr=0.5), log=_quiet)
+    with pytest.raises(CLIError, match="was trained with model 'yolov8n', not 'yolov8s'"):
+        train_detector(DetectConfig(model="yolov8s", resume=last), log=_quiet)
     resumed = train_detector(DetectConfig(model="yolov8n", resume=str(tmp_path / "part" / "last.safetensors"),
                                           progress=False), log=_quiet)
     assert resumed["status"] == "completed"

@@ -37,7 +37,8 @@ import numpy as np
 import dlcore
 
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, read_checkpoint, save_interrupted, stderr_log
+from .train import (BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, read_checkpoint, resumed_values,
+                    save_interrupted, stderr_log)
 
 __all__ = ["DetectConfig", "train_detector", "evaluate_detector_checkpoint", "detect_images", "is_detector",
            "is_detector_checkpoint", "DETECT_RECIPES", "DETECT_CHECKPOINT_FORMAT", "load_detection_splits"]
@@ -356,14 +357,10 @@ class _DetRun:
         if ckpt.get("format") != DETECT_CHECKPOINT_FORMAT:
             raise CLIError(f"{config.resume!r} is not a detection checkpoint of dlcore train")
         saved = ckpt["config"]
-        values = {k: saved[k] for k in _RUN_KEYS}
-        for k in _RESUME_OVERRIDES:
-            given = getattr(config, k)
-            if given is not None:
-                values[k] = given
-        values["resume"] = config.resume
-        values["out"] = config.out or os.path.dirname(os.path.abspath(config.resume))
-        return DetectConfig(**values), ckpt
+        if saved["model"].lower() != config.model.lower():
+            raise CLIError(f"checkpoint {config.resume!r} was trained with model {saved['model']!r}, "
+                           f"not {config.model!r}")
+        return DetectConfig(**resumed_values(config, saved, _RUN_KEYS, _RESUME_OVERRIDES, DetectConfig())), ckpt
 
     # ---- schedule ----
     def _lf(self, epoch):

@@ -349,6 +349,28 @@ def _best(history):
 
 # ---- the run -------------------------------------------------------------------------------------
 
+def resumed_values(config, saved, run_keys, overrides, defaults):
+    """The options of a resumed run: the checkpoint's ``saved`` run keys, except the
+    ``overrides`` the command line gives; a run key given with another value than the
+    checkpoint's (and than its default) is a CLIError: a resumed run keeps its recipe."""
+    values = {}
+    for key in run_keys:
+        given = getattr(config, key)
+        if key in overrides and given is not None:
+            values[key] = given
+            continue
+        values[key] = saved.get(key)
+        if key != "model" and given is not None and given != getattr(defaults, key) and given != saved.get(key):
+            raise CLIError(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {saved.get(key)!r}; "
+                           "a resumed run keeps its recipe")
+    for key in overrides:
+        if key not in run_keys:
+            values[key] = getattr(config, key)
+    values["resume"] = config.resume
+    values["out"] = config.out or os.path.dirname(os.path.abspath(config.resume))
+    return values
+
+
 def _resume_config(config):
     """The resolved config of a resumed run (the checkpoint's, with the allowed overrides) and
     the checkpoint."""
@@ -359,23 +381,7 @@ def _resume_config(config):
     saved = ckpt["config"]
     if saved["model"].lower() != config.model.lower():
         raise CLIError(f"checkpoint {config.resume!r} was trained with model {saved['model']!r}, not {config.model!r}")
-    defaults = TrainConfig()
-    values = {}
-    for key in _RUN_KEYS:
-        given = getattr(config, key)
-        if key in _RESUME_OVERRIDES and given is not None:
-            values[key] = given
-            continue
-        values[key] = saved.get(key)
-        if key != "model" and given is not None and given != getattr(defaults, key) and given != saved.get(key):
-            raise CLIError(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {saved.get(key)!r}; "
-                           "a resumed run keeps its recipe")
-    for key in _RESUME_OVERRIDES:
-        if key not in _RUN_KEYS:
-            values[key] = getattr(config, key)
-    values["resume"] = config.resume
-    values["out"] = config.out or os.path.dirname(os.path.abspath(config.resume))
-    c = TrainConfig(**values).resolved()
+    c = TrainConfig(**resumed_values(config, saved, _RUN_KEYS, _RESUME_OVERRIDES, TrainConfig())).resolved()
     if c.scheduler == "onecycle" and c.epochs > c.schedule_epochs:
         raise CLIError(f"the one-cycle schedule of this run ends after {c.schedule_epochs} epochs; it can't be "
                        f"extended to {c.epochs}")
