@@ -107,3 +107,20 @@ def test_command_line_bad_input(tmp_path, capsys):
     broken.write_bytes(b"not a png")
     assert main(["detect", str(out / "best.safetensors"), str(broken)]) == 1
     assert "broken.png" in capsys.readouterr().err
+
+
+def test_yolo_folder_without_val_split_holds_out_part_of_train(tmp_path):
+    from dlcore.cli.detect import load_detection_splits
+    from dlcore.data.datasets.shapes import make_shapes
+
+    root = make_shapes(num_images=40, img_size=64)
+    (tmp_path / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nnames: [rectangle, ellipse, triangle, "
+                                        "cross]\n")
+    train, val, test = load_detection_splits(f"yolo:{tmp_path / 'data.yaml'}", 64, val_split=0.25, seed=3)
+    assert (len(train), len(val)) == (18, 6) and test is val
+    assert not set(train.im_files) & set(val.im_files)
+    assert len(train.labels) == len(train.im_files) == len(train.shapes)
+    result = train_detector(DetectConfig(model="yolov8n", dataset=f"yolo:{tmp_path / 'data.yaml'}", input_size=64,
+                                         batch_size=8, epochs=1, warmup_epochs=0.0, val_split=0.25,
+                                         out=str(tmp_path / "run"), progress=False), log=_quiet)
+    assert result["status"] == "completed" and 0.0 <= result["test"]["map"] <= 1.0
