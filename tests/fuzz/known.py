@@ -29,7 +29,7 @@ def _detail(rx):
     return lambda call, detail: bool(rx.search(detail))
 
 
-# Known differential mismatches (dlcore vs torch on valid calls); see /tmp/fuzz_findings.md M1-M13.
+# Known differential mismatches (dlcore vs torch on valid calls), each with the reason it is accepted.
 SPECIAL = r"'s'\)"                 # the call has nan/inf data (PRELUDE kind "s")
 INT = r"dtype=L\.(int32|int64|bool)"
 KNOWN_MISMATCHES = [
