@@ -253,3 +253,19 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 def _softmax_dim(ndim):
     """The dim torch picks when ``Softmax(dim=None)``: 0 for 0-, 1- and 3-D inputs, else 1."""
     return 0 if ndim in (0, 1, 3) else 1
+
+
+def channel_shuffle(input, groups):
+    """Rearranges the channels of ``input`` [N, C, *] from ``groups`` groups of C/groups into C/groups
+    groups of ``groups`` (ShuffleNet's shuffle): channel ``g * (C // groups) + k`` moves to
+    ``k * groups + g``."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"channel_shuffle: groups must be a positive integer, got {groups!r}")
+    if input.dim() < 3:
+        raise ValueError(f"channel_shuffle: expected input [N, C, *] with at least 3 dims, got {list(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if c % groups:
+        raise ValueError(f"channel_shuffle: the {c} channels of input {list(input.shape)} are not divisible by "
+                         f"groups={groups}")
+    rest = list(input.shape[2:])
+    return input.reshape([n, groups, c // groups] + rest).transpose(1, 2).reshape([n, c] + rest)
