@@ -13,7 +13,8 @@ from ._tensor import eye, ones_like, zeros, zeros_like
 from .autograd import no_grad
 from ._detection_metrics import MeanAveragePrecision
 
-__all__ = ["accuracy", "ConfusionMatrix", "AverageMeter", "RunningAverage", "MeanAveragePrecision"]
+__all__ = ["accuracy", "ConfusionMatrix", "AverageMeter", "RunningAverage", "MeanAveragePrecision", "MeanIoU",
+           "DiceScore", "PixelAccuracy"]
 
 
 def _shape(t):
@@ -241,3 +242,88 @@ class AverageMeter:
 
 
 RunningAverage = AverageMeter
+
+
+# ---- segmentation -------------------------------------------------------------------------------
+# Note [Segmentation scores from the confusion matrix]: MeanIoU, DiceScore and PixelAccuracy
+# (torchmetrics.segmentation's names and arguments) accumulate one ConfusionMatrix over every
+# update, 2D and 3D masks alike. For class c with TP, FP, FN counted over all pixels (voxels)
+# seen, IoU_c = TP / (TP + FP + FN) and Dice_c = 2 TP / (2 TP + FP + FN): the dataset-level scores
+# of the segmentation benchmarks (Cityscapes, mmsegmentation), not a mean of per-image scores. A
+# class that appears neither in the targets nor in the predictions has no score (NaN in
+# ``per_class`` results) and is left out of the mean, as mmsegmentation's nanmean does;
+# ``include_background=False`` leaves class 0 out. Pixels whose target is ``ignore_index`` are not
+# counted. Pixel accuracy is the trace over the total.
+
+class _SegmentationMetric:
+    def __init__(self, num_classes, input_format="one-hot", ignore_index=None):
+        name = type(self).__name__
+        if input_format not in ("one-hot", "index"):
+            raise ValueError(f"{name}: input_format must be 'one-hot' or 'index', got {input_format!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"{name}: num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes, self.input_format = num_classes, input_format
+        self.confusion = ConfusionMatrix(num_classes, ignore_index)
+
+    def reset(self):
+        self.confusion.reset()
+
+    def update(self, preds, target):
+        """``input_format="index"``: integer class maps [N, ...] of one shape; ``"one-hot"``: [N, C,
+        ...] one-hot (or score) maps of one shape, reduced by argmax over dim 1."""
+        op = f"{type(self).__name__}.update"
+        preds = preds if isinstance(preds, Tensor) else _C.from_numpy(np.ascontiguousarray(preds))
+        target = target if isinstance(target, Tensor) else _C.from_numpy(np.ascontiguousarray(target))
+        if _shape(preds) != _shape(target):
+            raise ValueError(f"{op}: preds and target must have the same shape, got {_shape(preds)} and "
+                             f"{_shape(target)}")
+        if self.input_format == "one-hot":
+            if preds.dim() < 3 or preds.shape[1] != self.num_classes:
+                raise ValueError(f"{op}: one-hot inputs must be [N, {self.num_classes}, ...], got {_shape(preds)}")
+            preds, target = preds.argmax(dim=1), target.argmax(dim=1)
+        elif preds.dim() < 2:
+            raise ValueError(f"{op}: index inputs must be [N, ...] class maps, got {_shape(preds)}")
+        self.confusion.update(preds, target)
+
+
+class _ClassScore(_SegmentationMetric):
+    def __init__(self, num_classes, include_background=True, per_class=False, input_format="one-hot",
+                 ignore_index=None):
+        super().__init__(num_classes, input_format, ignore_index)
+        self.include_background, self.per_class = include_background, per_class
+
+    def compute(self):
+        m = self.confusion.compute().astype(np.float64)
+        tp = np.diag(m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = self._score(tp, m.sum(0) - tp, m.sum(1) - tp)
+        if not self.include_background:
+            scores = scores[1:]
+        if self.per_class:
+            return _C.from_numpy(scores.astype(np.float32))
+        defined = scores[~np.isnan(scores)]
+        return _C.from_numpy(np.array(defined.mean() if defined.size else np.nan, dtype=np.float32))
+
+
+class MeanIoU(_ClassScore):
+    """Mean intersection over union per class (Note [Segmentation scores from the confusion matrix])."""
+
+    @staticmethod
+    def _score(tp, fp, fn):
+        return tp / (tp + fp + fn)
+
+
+class DiceScore(_ClassScore):
+    """Mean Dice coefficient (F1) per class (Note [Segmentation scores from the confusion matrix])."""
+
+    @staticmethod
+    def _score(tp, fp, fn):
+        return 2 * tp / (2 * tp + fp + fn)
+
+
+class PixelAccuracy(_SegmentationMetric):
+    """The fraction of counted pixels whose predicted class is the target's (NaN before any pixel)."""
+
+    def compute(self):
+        return _C.from_numpy(np.array(self.confusion.accuracy() if self.confusion.total else np.nan,
+                                      dtype=np.float32))
