@@ -127,3 +127,45 @@ def test_channel_shuffle_matches_torch():
         nn.functional.channel_shuffle(dlcore.zeros(4, 4), 2)
     with pytest.raises(ValueError, match="groups must be a positive integer"):
         nn.ChannelShuffle(0)
+
+
+@pytest.mark.parametrize("kernel, dilation, padding, stride, size", [
+    (3, 1, 1, 1, (6, 7)), ((2, 3), 1, 0, (2, 1), (5, 8)), (3, 2, 2, 2, (9, 6)), (1, 1, 0, 1, (3, 4)),
+    (3, 1, 0, 3, (9, 9))])
+def test_unfold_fold_match_torch(kernel, dilation, padding, stride, size):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3) + size)
+    dx, tx = dlcore.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_(True)
+    du = nn.Unfold(kernel, dilation, padding, stride)(dx)
+    tu = torch.nn.Unfold(kernel, dilation, padding, stride)(tx)
+    np.testing.assert_allclose(du.detach().numpy(), tu.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tuple(tu.shape))
+    (du * dlcore.tensor(g)).sum().backward()
+    (tu * torch.from_numpy(g)).sum().backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    cols = rng.standard_normal(tuple(tu.shape))
+    dc, tc = dlcore.tensor(cols, requires_grad=True), torch.from_numpy(cols).requires_grad_(True)
+    df = nn.Fold(size, kernel, dilation, padding, stride)(dc)
+    tf = torch.nn.Fold(size, kernel, dilation, padding, stride)(tc)
+    np.testing.assert_allclose(df.detach().numpy(), tf.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(tuple(tf.shape))
+    (df * dlcore.tensor(g)).sum().backward()
+    (tf * torch.from_numpy(g)).sum().backward()
+    np.testing.assert_allclose(dc.grad.numpy(), tc.grad.numpy(), rtol=1e-12)
+    # unbatched forms
+    np.testing.assert_allclose(nn.functional.unfold(dlcore.tensor(x[0]), kernel, dilation, padding, stride).numpy(),
+                               tu.detach().numpy()[0], rtol=1e-12)
+
+
+def test_unfold_fold_bad_input():
+    with pytest.raises(ValueError, match=r"unfold: expected input \[N, C, H, W\] or \[C, H, W\], got \[4, 4\]"):
+        nn.functional.unfold(dlcore.zeros(4, 4), 2)
+    with pytest.raises(ValueError, match="does not fit the padded input 4x4"):
+        nn.functional.unfold(dlcore.zeros(1, 1, 4, 4), 5)
+    with pytest.raises(ValueError, match="stride must be an int or a pair of ints >= 1"):
+        nn.functional.unfold(dlcore.zeros(1, 1, 4, 4), 2, stride=0)
+    with pytest.raises(ValueError, match=r"fold: input \[1, 5, 9\] does not hold C\*4 rows of 9 blocks"):
+        nn.functional.fold(dlcore.zeros(1, 5, 9), (4, 4), 2)
+    with pytest.raises(ValueError, match=r"does not hold C\*4 rows of 9 blocks"):
+        nn.functional.fold(dlcore.zeros(1, 8, 10), (4, 4), 2)

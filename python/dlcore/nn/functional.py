@@ -269,3 +269,68 @@ def channel_shuffle(input, groups):
                          f"groups={groups}")
     rest = list(input.shape[2:])
     return input.reshape([n, groups, c // groups] + rest).transpose(1, 2).reshape([n, c] + rest)
+
+
+def _pair(v, name, op, minimum):
+    vals = (v, v) if isinstance(v, int) and not isinstance(v, bool) else tuple(v)
+    if len(vals) != 2 or any(isinstance(a, bool) or not isinstance(a, int) or a < minimum for a in vals):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {v!r}")
+    return vals
+
+
+def _patch_index(op, spatial, kernel_size, dilation, padding, stride):
+    """(padded size (Hp, Wp), blocks (oh, ow), int64 index [kh*kw*L] into the padded plane, row-major
+    over (kernel row, kernel column, block))."""
+    import numpy as np
+
+    kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    sh, sw = _pair(stride, "stride", op, 1)
+    hp, wp = spatial[0] + 2 * ph, spatial[1] + 2 * pw
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: a {kh}x{kw} kernel (dilation {dh}x{dw}) does not fit the padded input "
+                         f"{hp}x{wp} of spatial size {spatial[0]}x{spatial[1]} (padding {ph}x{pw})")
+    rows = (np.arange(kh)[:, None, None, None] * dh + np.arange(oh)[None, None, :, None] * sh)
+    cols = (np.arange(kw)[None, :, None, None] * dw + np.arange(ow)[None, None, None, :] * sw)
+    index = (rows * wp + cols).reshape(-1)
+    return (hp, wp), (oh, ow), (ph, pw), dlcore.tensor(index.astype(np.int64))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding blocks of a batched image [N, C, H, W] (or [C, H, W]) as columns: [N, C*kh*kw, L],
+    the rows ordered (channel, kernel row, kernel column), the L blocks row-major (torch's im2col)."""
+    if input.dim() not in (3, 4):
+        raise ValueError(f"unfold: expected input [N, C, H, W] or [C, H, W], got {list(input.shape)}")
+    batched = input.dim() == 4
+    x = input if batched else input.unsqueeze(0)
+    n, c, h, w = x.shape
+    (hp, wp), (oh, ow), (ph, pw), index = _patch_index("unfold", (h, w), kernel_size, dilation, padding, stride)
+    if ph or pw:
+        x = pad(x, (pw, pw, ph, ph))
+    k = index.shape[0] // (oh * ow)
+    cols = x.reshape(n, c, hp * wp).index_select(2, index.to(x.device)).reshape(n, c * k, oh * ow)
+    return cols if batched else cols.squeeze(0)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """The adjoint of :func:`unfold`: columns [N, C*kh*kw, L] (or [C*kh*kw, L]) summed back into an
+    image [N, C, H, W] of ``output_size`` (H, W); overlapping blocks add up."""
+    if input.dim() not in (2, 3):
+        raise ValueError(f"fold: expected input [N, C*kh*kw, L] or [C*kh*kw, L], got {list(input.shape)}")
+    batched = input.dim() == 3
+    x = input if batched else input.unsqueeze(0)
+    h, w = _pair(output_size, "output_size", "fold", 1)
+    (hp, wp), (oh, ow), (ph, pw), index = _patch_index("fold", (h, w), kernel_size, dilation, padding, stride)
+    k = index.shape[0] // (oh * ow)
+    n, ck, length = x.shape
+    if ck % k or length != oh * ow:
+        raise ValueError(f"fold: input {list(input.shape)} does not hold C*{k} rows of {oh * ow} blocks for "
+                         f"output_size {h}x{w}, kernel_size {kernel_size!r}, dilation {dilation!r}, padding "
+                         f"{padding!r}, stride {stride!r}")
+    c = ck // k
+    idx = index.to(x.device).view(1, 1, -1).expand(n, c, k * length)
+    out = dlcore.zeros(n, c, hp * wp, dtype=x.dtype, device=x.device).scatter_add(2, idx, x.reshape(n, c, k * length))
+    out = out.reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w]
+    return out if batched else out.squeeze(0)

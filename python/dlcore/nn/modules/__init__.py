@@ -8,6 +8,7 @@ from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, Conv
 from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from .flatten import Flatten, Unflatten  # noqa: F401
 from .channelshuffle import ChannelShuffle  # noqa: F401
+from .fold import Fold, Unfold  # noqa: F401
 from .linear import Identity, Linear  # noqa: F401
 from .loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
