@@ -82,3 +82,47 @@ def test_bad_input():
         DiceScore(3, input_format="onehot")
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
         PixelAccuracy(0)
+
+
+def _dice_ce_reference(logits, target, weight, ignore, smooth, include_background):
+    """DiceCE in float64 numpy, pixel by pixel."""
+    n, c = logits.shape[:2]
+    z = logits - logits.max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    logp = np.log(p)
+    valid = target != ignore
+    t = np.where(valid, target, 0)
+    w = np.ones(c) if weight is None else weight
+    num = den = 0.0
+    for idx in np.ndindex(t.shape):
+        if valid[idx]:
+            k = t[idx]
+            num += -w[k] * logp[(idx[0], k) + idx[1:]]
+            den += w[k]
+    ce = num / den
+    losses = []
+    for i in range(n):
+        for k in range(0 if include_background else 1, c):
+            pk = p[i, k] * valid[i]
+            gk = (t[i] == k) * valid[i]
+            losses.append(1 - (2 * (pk * gk).sum() + smooth) / (pk.sum() + gk.sum() + smooth))
+    return np.mean(losses) + ce
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_dice_ce_loss_matches_reference(include_background):
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((2, 3, 5, 4))
+    target = rng.integers(0, 3, (2, 5, 4))
+    target[0, 0, :2] = 255
+    weight = np.array([0.5, 1.0, 2.0])
+    loss = dlcore.nn.DiceCELoss(weight=dlcore.tensor(weight), ignore_index=255, include_background=include_background)
+    x = dlcore.tensor(logits, requires_grad=True)
+    value = loss(x, dlcore.tensor(target))
+    ref = _dice_ce_reference(logits, target, weight, 255, 1.0, include_background)
+    assert value.item() == pytest.approx(ref, rel=1e-10)
+    value.backward()
+    g = x.grad.numpy()
+    assert np.isfinite(g).all() and np.all(g[0, :, 0, :2] == 0)  # ignored pixels get no gradient
+    with pytest.raises(ValueError, match=r"DiceCELoss: expected logits \(N, C, \*\) and class indices \(N, \*\)"):
+        loss(x, dlcore.tensor(target[:, :4]))

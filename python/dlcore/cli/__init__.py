@@ -219,7 +219,8 @@ def _cmd_train_detector(args, parser):
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} does not apply to detector {args.model!r}")
     if args.dataset is not None and args.dataset != "shapes" and not args.dataset.startswith("yolo:"):
-        parser.error(f"{args.model!r} is a detector: --dataset must be shapes or yolo:DIR_OR_YAML, got {args.dataset!r}")
+        parser.error(f"{args.model!r} is a detector: --dataset must be shapes or yolo:DIR_OR_YAML, "
+                     f"got {args.dataset!r}")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(DetectConfig)
              if getattr(args, f.name, None) is not None}
     result = train_detector(DetectConfig(**given))

@@ -136,7 +136,8 @@ def load_detection_splits(spec, img_size, num_images=3000, val_split=None, seed=
             from dlcore.data.datasets.shapes import make_shapes
             splits = (0.6, 0.2, 0.2) if val_split is None else (0.8 - val_split, val_split, 0.2)
             if min(splits) <= 0:
-                raise CLIError(f"--val-split for shapes must be in (0, 0.8) (the test split is 0.2), got {val_split}", 2)
+                raise CLIError(f"--val-split for shapes must be in (0, 0.8) (the test split is 0.2), "
+                               f"got {val_split}", 2)
             root = make_shapes(num_images=num_images, img_size=img_size, splits=splits)
         elif spec.startswith("yolo:"):
             root = spec[5:]

@@ -11,7 +11,7 @@ from .channelshuffle import ChannelShuffle  # noqa: F401
 from .fold import Fold, Unfold  # noqa: F401
 from .linear import Identity, Linear  # noqa: F401
 from .loss import (  # noqa: F401
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceCELoss, DiceLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss,
 )
 from .normalization import (  # noqa: F401

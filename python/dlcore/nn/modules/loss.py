@@ -136,3 +136,48 @@ class DiceLoss(_Loss):
     def extra_repr(self):
         return (f"from_logits={self.from_logits}, squared_denominator={self.squared_denominator}, "
                 f"smooth={self.smooth}, reduction={self.reduction!r}")
+
+
+class DiceCELoss(_Loss):
+    r"""Soft Dice plus cross-entropy for multi-class segmentation (MONAI's DiceCELoss convention)::
+
+        loss = lambda_dice * dice_loss + lambda_ce * cross_entropy
+
+    ``input``: logits (N, C, *) (2D or 3D maps); ``target``: class indices (N, *). The Dice term is
+    :class:`DiceLoss` on ``softmax(input, 1)`` against the one-hot target, one Dice per (sample,
+    class) averaged (``smooth`` and ``squared_denominator`` as there; ``include_background=False``
+    leaves class 0 out of it); the cross-entropy term is ``F.cross_entropy`` with the class
+    ``weight`` and ``ignore_index``. Pixels whose target is ``ignore_index`` count in neither term.
+    """
+
+    def __init__(self, lambda_dice=1.0, lambda_ce=1.0, weight=None, ignore_index=-100, smooth=1.0,
+                 squared_denominator=False, include_background=True):
+        super().__init__("mean")
+        if lambda_dice < 0 or lambda_ce < 0:
+            raise ValueError(f"DiceCELoss: lambda_dice and lambda_ce must be >= 0, got {lambda_dice} and {lambda_ce}")
+        self.lambda_dice, self.lambda_ce = lambda_dice, lambda_ce
+        self.weight, self.ignore_index = weight, ignore_index
+        self.smooth, self.squared_denominator, self.include_background = smooth, squared_denominator, include_background
+
+    def forward(self, input, target):
+        if input.dim() < 3 or target.is_floating_point() or \
+                tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+            raise ValueError(f"DiceCELoss: expected logits (N, C, *) and class indices (N, *), got input "
+                             f"{list(input.shape)} and target {list(target.shape)} ({target.dtype})")
+        ce = F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index)
+        valid = target.ne(self.ignore_index)
+        clean = dlcore.where(valid, target, dlcore.zeros_like(target))
+        g = dlcore.one_hot(clean, input.shape[1])
+        g = g.permute([0, g.dim() - 1] + list(range(1, g.dim() - 1))).to(input.dtype)
+        mask = valid.unsqueeze(1).to(input.dtype)
+        p = dlcore.softmax(input, 1) * mask
+        g = g * mask
+        if not self.include_background:
+            p, g = p[:, 1:], g[:, 1:]
+        dice = F.soft_dice_loss(p, g, from_logits=False, squared_denominator=self.squared_denominator,
+                                smooth=self.smooth, multiclass=True)
+        return self.lambda_dice * dice + self.lambda_ce * ce
+
+    def extra_repr(self):
+        return (f"lambda_dice={self.lambda_dice}, lambda_ce={self.lambda_ce}, ignore_index={self.ignore_index}, "
+                f"include_background={self.include_background}")
