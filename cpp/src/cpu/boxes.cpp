@@ -232,6 +232,9 @@ class Greedy {
     const T iou = nms_iou(x1_[k], y1_[k], x2_[k], y2_[k], area_[k], x1_[t], y1_[t], x2_[t], y2_[t], area_[t]);
     return static_cast<double>(iou) > thr_;
   }
+  bool any_suppresses(const std::vector<int64_t>& kept, int64_t t) const {
+    return std::any_of(kept.begin(), kept.end(), [&](int64_t k) { return suppresses(k, t); });
+  }
 
   // Every candidate against every kept box; NaN boxes never interact (their IoU is NaN).
   void plain() {
@@ -241,13 +244,7 @@ class Greedy {
         keep_[t] = 1;
         continue;
       }
-      bool sup = false;
-      for (int64_t k : kept)
-        if (suppresses(k, t)) {
-          sup = true;
-          break;
-        }
-      if (!sup) {
+      if (!any_suppresses(kept, t)) {
         keep_[t] = 1;
         kept.push_back(t);
       }
@@ -386,25 +383,15 @@ class Greedy {
         keep_[t] = 1;
         continue;
       }
-      bool sup = false;
       if (kind == kBig) {
-        for (int64_t k : kept)
-          if (suppresses(k, t)) {
-            sup = true;
-            break;
-          }
-        if (!sup) {
+        if (!any_suppresses(kept, t)) {
           keep_[t] = 1;
           kept.push_back(t);
           kept_big.push_back(t);
         }
         continue;
       }
-      for (int64_t k : kept_big)
-        if (suppresses(k, t)) {
-          sup = true;
-          break;
-        }
+      bool sup = any_suppresses(kept_big, t);
       const T x1 = x1_[t], y1 = y1_[t], x2 = x2_[t], y2 = y2_[t], area = area_[t];
       const int32_t c0 = static_cast<int32_t>(cx1_[t]), c1 = static_cast<int32_t>(cx2_[t]);
       const int32_t r0 = static_cast<int32_t>(cy1_[t]), r1 = static_cast<int32_t>(cy2_[t]);
