@@ -274,9 +274,10 @@ def evaluate_map(model, dataset, batch_size=32, conf=0.001, iou=0.7, max_det=100
             targets.append({"boxes": lab[:, 1:5], "labels": lab[:, 0].astype(np.int64)})
         metric.update(preds, targets)
     out = metric.compute()
-    return {k: (float(v) if getattr(v, "numel", lambda: 1)() == 1 else v) for k, v in out.items()
-            if k in ("map", "map_50", "map_75", "precision", "recall")} | (
-        {"map_per_class": out["map_per_class"]} if class_metrics else {})
+    result = {k: float(out[k]) for k in ("map", "map_50", "map_75", "precision", "recall")}
+    if class_metrics:
+        result["map_per_class"] = out["map_per_class"]
+    return result
 
 
 # ---- the run ------------------------------------------------------------------------------------
