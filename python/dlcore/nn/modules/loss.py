@@ -181,3 +181,47 @@ class DiceCELoss(_Loss):
     def extra_repr(self):
         return (f"lambda_dice={self.lambda_dice}, lambda_ce={self.lambda_ce}, ignore_index={self.ignore_index}, "
                 f"include_background={self.include_background}")
+
+
+class OhemCrossEntropyLoss(_WeightedLoss):
+    r"""Cross-entropy over the hard pixels only (online hard example mining, the loss of the
+    real-time segmentation recipes: BiSeNet, LETNet). Not in PyTorch.
+
+    ``input``: logits (N, C, *); ``target``: class indices (N, *). A pixel is hard when the
+    softmax probability of its target class is at most ``thresh``; when fewer than ``min_kept``
+    pixels are that hard, the threshold rises to the ``min_kept``-th smallest probability, so
+    at least ``min_kept`` pixels (all valid ones when there are fewer) are kept. The loss is
+    the cross-entropy (class ``weight``, mean over the kept pixels, weighted as
+    :class:`CrossEntropyLoss`) of the kept pixels; the others and ``ignore_index`` pixels count
+    as ignored. The selection carries no gradient.
+    """
+
+    def __init__(self, thresh=0.7, min_kept=100000, weight=None, ignore_index=-100):
+        super().__init__(weight, "mean")
+        if not 0.0 <= thresh <= 1.0:
+            raise ValueError(f"OhemCrossEntropyLoss: thresh must be in [0, 1], got {thresh}")
+        if not isinstance(min_kept, int) or min_kept < 0:
+            raise ValueError(f"OhemCrossEntropyLoss: min_kept must be an integer >= 0, got {min_kept!r}")
+        self.thresh, self.min_kept, self.ignore_index = float(thresh), min_kept, ignore_index
+
+    def forward(self, input, target):
+        if input.dim() < 2 or target.is_floating_point() or \
+                tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+            raise ValueError(f"OhemCrossEntropyLoss: expected logits (N, C, *) and class indices (N, *), got input "
+                             f"{list(input.shape)} and target {list(target.shape)} ({target.dtype})")
+        with dlcore.no_grad():
+            valid = target.ne(self.ignore_index)
+            n_valid = int(valid.sum().item())
+            if n_valid > self.min_kept:
+                ce = F.cross_entropy(input.detach(), target, ignore_index=self.ignore_index, reduction="none")
+                prob = dlcore.where(valid, dlcore.exp(-ce), dlcore.ones_like(ce)).reshape(-1)
+                threshold = self.thresh
+                if self.min_kept > 0:
+                    kth = float(prob.topk(self.min_kept, 0, False, True)[0][-1].item())
+                    threshold = max(threshold, kth)
+                kept = valid & prob.reshape(target.shape).le(threshold)
+                target = dlcore.where(kept, target, dlcore.full_like(target, self.ignore_index))
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index)
+
+    def extra_repr(self):
+        return f"thresh={self.thresh}, min_kept={self.min_kept}, ignore_index={self.ignore_index}"
