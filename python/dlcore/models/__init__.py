@@ -24,3 +24,4 @@ from .rnnlm import RNNLanguageModel, char_gru, char_lstm  # noqa: F401
 from .yolo import YOLOv8, yolov8l, yolov8m, yolov8n, yolov8s, yolov8x  # noqa: F401
 from .unet import UNet, unet  # noqa: F401
 from .vnet import VNet, vnet  # noqa: F401
+from .letnet import LETNet, letnet  # noqa: F401
