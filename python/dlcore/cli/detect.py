@@ -28,7 +28,6 @@ uninterrupted one.
 import dataclasses
 import math
 import os
-import sys
 import time
 from typing import Optional
 
@@ -36,9 +35,9 @@ import numpy as np
 
 import dlcore
 
+from .epochs import EpochRun
 from .errors import CLIError, one_line
-from .train import (BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, read_checkpoint, resumed_values,
-                    save_interrupted, stderr_log)
+from .train import BEST, LAST, _check_seed, _default_out, _write_json, read_checkpoint, resumed_values, stderr_log
 
 __all__ = ["DetectConfig", "train_detector", "evaluate_detector_checkpoint", "detect_images", "is_detector",
            "is_detector_checkpoint", "DETECT_RECIPES", "DETECT_CHECKPOINT_FORMAT", "load_detection_splits"]
@@ -282,7 +281,9 @@ def evaluate_map(model, dataset, batch_size=32, conf=0.001, iou=0.7, max_det=100
 
 # ---- the run ------------------------------------------------------------------------------------
 
-class _DetRun:
+class _DetRun(EpochRun):
+    BEST_KEY, BEST_LABEL = "val_map", "val mAP"
+
     def __init__(self, config, say):
         from dlcore.models import get_model
 
@@ -396,12 +397,6 @@ class _DetRun:
                      "ema_updates": self.ema.updates, "epoch": self.epoch, "partial": self.partial,
                      "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
 
-    def _best(self):
-        if not self.history:
-            return None, None
-        b = max(self.history, key=lambda h: (h["val_map"], -h["epoch"]))
-        return b["epoch"], b["val_map"]
-
     def write_artefacts(self, status, test=None):
         best_epoch, best_map = self._best()
         _write_json(os.path.join(self.out, "metrics.json"), {
@@ -413,77 +408,39 @@ class _DetRun:
             plot_detection_curves(self.history, os.path.join(self.out, "curves.png"),
                                   title=f"{self.c.model} on {self.c.dataset}")
 
-    # ---- the loop ----
-    def fit(self, on_step=None):
-        from tqdm import tqdm
-
+    # ---- the loop (EpochRun.fit) ----
+    def _epoch_batches(self, e, start):
         from dlcore.data import DataLoader
         from dlcore.data.detection import detection_collate
 
         c = self.c
-        show_bar = c.progress if c.progress is not None else sys.stderr.isatty()
-        status = "completed"
-        with _SigintFlag(self.say) as sigint:
-            try:
-                while self.epoch < c.epochs:
-                    if self._stale():
-                        status = "early_stopping"
-                        break
-                    e = self.epoch
-                    if e >= c.epochs - c.close_mosaic and getattr(self.train_set, "mosaic", 0):
-                        self.train_set.close_mosaic()
-                    self.train_set.set_epoch(e)
-                    order = np.random.default_rng([c.seed, e, 0x5EED]).permutation(len(self.train_set))
-                    order = order[:self.steps_per_epoch * c.batch_size]
-                    start = self.partial["step"]
-                    loader = DataLoader(_EpochSamples(self.train_set, order[start * c.batch_size:]),
-                                        batch_size=c.batch_size, collate_fn=detection_collate, prefetch=c.prefetch)
-                    bar = tqdm(total=self.steps_per_epoch, initial=start, desc=f"epoch {e + 1}/{c.epochs}",
-                               unit="step", disable=not show_bar, leave=False, file=sys.stderr, dynamic_ncols=True)
-                    t0 = time.perf_counter() - self.partial["time"]
-                    self.model.train()
-                    try:
-                        for batch in loader:
-                            if sigint.requested:
-                                raise KeyboardInterrupt
-                            p = self.partial
-                            lr = self._set_lr(e, p["step"])
-                            x = batch["img"] if c.device == "cpu" else batch["img"].to(c.device)
-                            loss, parts = self.criterion(self.model(x), batch["labels"], batch["counts"])
-                            self.optimizer.zero_grad()
-                            loss.backward()
-                            parts = parts.tolist()
-                            if not all(math.isfinite(v) for v in parts):
-                                raise CLIError(f"the training loss became {parts} in epoch {e + 1}; try a lower --lr")
-                            self.in_update = True
-                            dlcore.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
-                            self.optimizer.step()
-                            self.ema.update(self.model)
-                            p["step"] += 1
-                            for k, v in zip(("box", "cls", "dfl"), parts):
-                                p[k] += v
-                            p["time"] = time.perf_counter() - t0
-                            self.in_update = False
-                            n = p["step"] - start if p["step"] > start else 1
-                            bar.set_postfix({"box": f"{p['box'] / p['step']:.3f}", "cls": f"{p['cls'] / p['step']:.3f}",
-                                             "dfl": f"{p['dfl'] / p['step']:.3f}",
-                                             "img/s": f"{c.batch_size * n / max(p['time'], 1e-9):.0f}"}, refresh=False)
-                            bar.update(1)
-                            if on_step is not None:
-                                on_step({"epoch": e, "step": p["step"], "parts": parts})
-                    finally:
-                        bar.close()
-                    self.end_epoch(lr)
-            except KeyboardInterrupt:
-                return self.interrupted()
-        if status == "early_stopping":
-            self.say(f"early stopping: val mAP has not improved for {c.early_stopping} epochs")
-        return self.finish(status)
+        if e >= c.epochs - c.close_mosaic and getattr(self.train_set, "mosaic", 0):
+            self.train_set.close_mosaic()
+        self.train_set.set_epoch(e)
+        order = np.random.default_rng([c.seed, e, 0x5EED]).permutation(len(self.train_set))
+        order = order[:self.steps_per_epoch * c.batch_size]
+        return DataLoader(_EpochSamples(self.train_set, order[start * c.batch_size:]), batch_size=c.batch_size,
+                          collate_fn=detection_collate, prefetch=c.prefetch)
 
-    def _stale(self):
-        best_epoch, _ = self._best()
-        p = self.c.early_stopping
-        return bool(p) and best_epoch is not None and self.epoch - best_epoch >= p and self.partial["step"] == 0
+    def _forward_backward(self, batch, e):
+        c = self.c
+        x = batch["img"] if c.device == "cpu" else batch["img"].to(c.device)
+        loss, parts = self.criterion(self.model(x), batch["labels"], batch["counts"])
+        self.optimizer.zero_grad()
+        loss.backward()
+        parts = parts.tolist()
+        if not all(math.isfinite(v) for v in parts):
+            raise CLIError(f"the training loss became {parts} in epoch {e + 1}; try a lower --lr")
+        return dict(zip(("box", "cls", "dfl"), parts))
+
+    def _update(self):
+        dlcore.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+        self.optimizer.step()
+        self.ema.update(self.model)
+
+    def _postfix(self, p, steps):
+        return {"box": f"{p['box'] / p['step']:.3f}", "cls": f"{p['cls'] / p['step']:.3f}",
+                "dfl": f"{p['dfl'] / p['step']:.3f}", "img/s": f"{self.c.batch_size * steps / max(p['time'], 1e-9):.0f}"}
 
     def end_epoch(self, lr):
         c, p = self.c, self.partial
@@ -508,9 +465,6 @@ class _DetRun:
                  f"dfl {row['dfl_loss']:.3f}  val mAP@0.5 {val['map_50']:.3f}  mAP@0.5:0.95 {val['map']:.3f}  "
                  f"lr {lr:.3g}  {row['time']:.0f}s{'  *best' if improved else ''}")
 
-    def interrupted(self):
-        return save_interrupted(self, f"epoch {self.epoch + 1}, step {self.partial['step']}/{self.steps_per_epoch}")
-
     def finish(self, status):
         test = None
         path = os.path.join(self.out, BEST)
@@ -523,11 +477,6 @@ class _DetRun:
         self.write_artefacts(status, test)
         self.say(f"wrote {path}, {LAST}, metrics.json and curves.png")
         return self.result(status, test)
-
-    def result(self, status, test=None):
-        best_epoch, best_map = self._best()
-        return {"status": status, "out": self.out, "history": self.history, "epochs_done": self.epoch,
-                "best_epoch": best_epoch, "best_val_map": best_map, "test": test}
 
 
 def train_detector(config, on_step=None, log=None):
