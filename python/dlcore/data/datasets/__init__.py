@@ -9,3 +9,5 @@ from .shapes import Shapes, make_shapes
 __all__ = ["MNIST", "Digits", "IDX", "ImageFolder", "read_idx", "write_idx", "Shakespeare",
            "shakespeare_text"]
 __all__ += ["Shapes", "make_shapes"]
+from .segsynth import SEGMENTATION_DATASETS, make_shapes2d, make_spheres3d, make_streets
+__all__ += ["make_shapes2d", "make_spheres3d", "make_streets"]
