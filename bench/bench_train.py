@@ -172,13 +172,48 @@ def t_yolov8n():
     return YOLOv8(80, "n")
 
 
-# name -> (dlcore builder, torch builder, input shape (C, H, W), batch, optimizer, default steps)
+def dl_unet_small():
+    from dlcore.models import unet
+    return unet(in_channels=3, num_classes=4, base_channels=16, depth=3, padding=True, batch_norm=True)
+
+
+def t_unet_small():
+    from torch_segmentation import UNet
+    return UNet(3, 4, base_channels=16, depth=3, padding=True, batch_norm=True)
+
+
+def dl_vnet_small():
+    from dlcore.models import vnet
+    return vnet(in_channels=1, num_classes=3, base_channels=8, depth=3, batch_norm=True)
+
+
+def t_vnet_small():
+    from torch_segmentation import VNet
+    return VNet(1, 3, base_channels=8, depth=3, batch_norm=True)
+
+
+def dl_letnet():
+    from dlcore.models import letnet
+    return letnet(num_classes=9)
+
+
+def t_letnet():
+    from torch_letnet import LETNet
+    return LETNet(num_classes=9)
+
+
+# name -> (dlcore builder, torch builder, input shape (C, *S), batch, optimizer, default steps)
 MODELS = OrderedDict([
     ("mlp", (dl_mlp, t_mlp, (1, 28, 28), 128, "sgd", 200)),
     ("lenet", (dl_lenet, t_lenet, (1, 28, 28), 128, "sgd_momentum", 40)),
     ("resnet18", (dl_resnet18, lambda: TResNet18Cifar(10), (3, 32, 32), 32, "sgd_momentum", 6)),
     ("yolov8n", (dl_yolov8n, t_yolov8n, (3, 160, 160), 16, "sgd_momentum", 6)),
+    ("unet_small", (dl_unet_small, t_unet_small, (3, 64, 64), 8, "adam", 10)),
+    ("vnet_small", (dl_vnet_small, t_vnet_small, (1, 32, 32, 32), 2, "adam", 6)),
+    ("letnet", (dl_letnet, t_letnet, (3, 128, 256), 4, "adam", 6)),
 ])
+# segmentation rows: classes of the per-pixel targets (cross-entropy over (N, C, *S) logits)
+DENSE_CLASSES = {"unet_small": 4, "vnet_small": 3, "letnet": 9}
 
 
 def _maps_loss(outputs, _target):
@@ -256,7 +291,10 @@ class Setup:
         self.t.train()
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((batch,) + chw, dtype=np.float32)
-        y = rng.integers(0, 10, batch).astype(np.int64)
+        if name in DENSE_CLASSES:
+            y = rng.integers(0, DENSE_CLASSES[name], (batch,) + tuple(chw[1:])).astype(np.int64)
+        else:
+            y = rng.integers(0, 10, batch).astype(np.int64)
         self.dx, self.dy = dlcore.from_numpy(x.copy()), dlcore.from_numpy(y.copy())
         self.tx, self.ty = torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
         self.dl_crit, self.t_crit = LOSSES.get(name, (dnn.CrossEntropyLoss(), tnn.CrossEntropyLoss()))
@@ -456,7 +494,7 @@ def profile(setup, dl_step_ms, t_step_ms):
         print(f"  {family:<26}{n:>6}{df:>9.3f}{db:>9.3f}{tf:>11.3f}{tb:>11.3f}{ratio:>10.2f}")
     print(f"  {'sum of the parts':<32}{dl_sum:>18.3f}{t_sum:>22.3f}")
     print(f"  {'step (median) - sum: overhead':<32}{dl_step_ms - dl_sum:>18.3f}{t_step_ms - t_sum:>22.3f}")
-    per_shape = [(d, r) for d, r in rows.items() if r[0] in ("Conv2d", "BatchNorm2d")]
+    per_shape = [(d, r) for d, r in rows.items() if r[0] in ("Conv2d", "Conv3d", "BatchNorm2d", "BatchNorm3d")]
     if per_shape:
         print("\n  convolution and batch norm per shape (one call; ms)")
         print(f"  {'call':<52}{'n':>3}{'dl fwd':>9}{'dl bwd':>9}{'torch fwd':>11}{'torch bwd':>11}"

@@ -4,6 +4,7 @@
                                    gpt, bert, lstm: language models on the bundled Shakespeare)
     dlcore generate CKPT [options] sample text from a GPT or LSTM checkpoint
     dlcore detect CKPT IMAGE...    run a detector checkpoint on images, draw and print the boxes
+    dlcore segment CKPT FILE...    run a segmentation checkpoint on images or NIfTI volumes, write masks
     dlcore eval CKPT [options]     loss and accuracy of a checkpoint on a dataset split
     dlcore summary MODEL           layers, output shapes, parameters and FLOPs of a model
 
@@ -90,16 +91,19 @@ def build_parser():
                    help="mnist (bundled, default for image models) | digits (scikit-learn) | idx:DIR (MNIST-format "
                         "IDX files) | folder:DIR (one sub-folder of images per class) | shakespeare (bundled text, "
                         "default for language models) | shapes (generated boxes, default for detectors) | "
-                        "yolo:DIR_OR_YAML (YOLO-format detection data)")
+                        "yolo:DIR_OR_YAML (YOLO-format detection data) | shapes2d, spheres3d, streets (generated "
+                        "segmentation data, defaults of unet, vnet, letnet) | segfolder:DIR (images/ and masks/, "
+                        "PNG or NIfTI)")
     t.add_argument("--epochs", type=_positive_int, help="number of epochs")
     t.add_argument("--batch-size", type=_positive_int, help="training batch size")
     t.add_argument("--lr", type=float, help="learning rate (the peak for --scheduler onecycle)")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--momentum", type=float, help="momentum of sgd/rmsprop (sgd uses Nesterov momentum)")
     t.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
-    t.add_argument("--scheduler", choices=SCHEDULERS + ("linear",),
+    t.add_argument("--scheduler", choices=SCHEDULERS + ("linear", "poly"),
                    help="learning-rate schedule: step (x0.1 every epochs/3), cosine, onecycle (per batch), "
-                        "plateau (x0.1 when val accuracy stalls for 2 epochs)")
+                        "plateau (x0.1 when val accuracy stalls for 2 epochs); linear (detectors); poly "
+                        "(segmentation models, per step)")
     t.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the training loss")
     t.add_argument("--translate", type=float, metavar="PIXELS",
                    help="augmentation: shift training images randomly by up to PIXELS (0: off)")
@@ -133,10 +137,19 @@ def build_parser():
     lm.add_argument("--prompt", help="the text the final sample starts from (default: a newline)")
     det = t.add_argument_group("detectors (yolov8n/s/m/l/x on --dataset shapes or yolo:DIR_OR_YAML)")
     det.add_argument("--lrf", type=float, help="final learning rate as a fraction of --lr (linear/cosine decay)")
-    det.add_argument("--warmup-epochs", type=float, help="epochs of learning-rate and momentum warm-up")
+    det.add_argument("--warmup-epochs", type=float, help="epochs of learning-rate (and momentum) warm-up "
+                     "(detectors and segmentation models)")
     det.add_argument("--close-mosaic", type=_nonneg_int, help="epochs at the end trained without mosaic")
     det.add_argument("--mosaic", type=float, help="probability of a mosaic sample (0: off)")
-    det.add_argument("--num-images", type=_positive_int, help="shapes: images generated (split 6:2:2)")
+    det.add_argument("--num-images", type=_positive_int,
+                     help="generated datasets (shapes, shapes2d, spheres3d, streets): images generated (split 6:2:2)")
+    seg = t.add_argument_group("segmentation models (unet, vnet, letnet on --dataset shapes2d, spheres3d, streets or "
+                               "segfolder:DIR)")
+    seg.add_argument("--loss", choices=("dice_ce", "ce", "dice", "ohem"),
+                     help="training loss: Dice + cross-entropy, cross-entropy, Dice, OHEM cross-entropy")
+    seg.add_argument("--base-channels", type=_positive_int, help="unet/vnet: channels of the first level")
+    seg.add_argument("--depth", type=_positive_int, help="unet/vnet: down-sampling levels")
+    seg.add_argument("--hflip", type=float, metavar="P", help="augmentation: probability of a horizontal flip")
     bar = t.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show the progress bar (default: when stderr is a terminal)")
@@ -163,6 +176,15 @@ def build_parser():
     d.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     d.add_argument("--max-det", type=_positive_int, default=300)
     d.add_argument("--device", default="cpu")
+
+    sg = sub.add_parser("segment", help="segment images or volumes with a segmentation checkpoint", description=(
+        "Run the segmentation model in CKPT (written by dlcore train unet|vnet|letnet) on image files (or NIfTI "
+        "volumes for vnet): prints the pixels per class and with --out writes <name>_mask.png (class indices in a "
+        "palette PNG; <name>_mask.nii.gz for volumes) and <name>_overlay.png."))
+    sg.add_argument("checkpoint", metavar="CKPT")
+    sg.add_argument("files", metavar="FILE", nargs="+")
+    sg.add_argument("--out", default=None, help="folder for the masks and overlays")
+    sg.add_argument("--device", default="cpu")
 
     g = sub.add_parser("generate", help="sample text from a language-model checkpoint", description=(
         "Continue PROMPT with TOKENS tokens sampled from the GPT or LSTM model in CKPT (written by dlcore train)."))
@@ -196,14 +218,16 @@ def _known_model(parser, name):
 
 _IMAGE_ONLY = ("epochs", "optimizer", "momentum", "scheduler", "label_smoothing", "translate", "rotate", "scale",
                "input_size", "val_split", "limit_train", "limit_val", "limit_test")
-_DETECT_ONLY = ("lrf", "warmup_epochs", "close_mosaic", "mosaic", "num_images")
+_DETECT_ONLY = ("lrf", "close_mosaic", "mosaic")
+_DETECT_SEG = ("warmup_epochs", "num_images")
+_SEG_ONLY = ("loss", "base_channels", "depth", "hflip")
 _LM_ONLY = ("max_steps", "block_size", "tokenizer", "warmup", "dropout", "eval_interval", "sample_tokens", "prompt")
 
 
 def _cmd_train_lm(args, parser):
     from .lm import LMConfig, train_lm
 
-    for name in _IMAGE_ONLY + _DETECT_ONLY:
+    for name in _IMAGE_ONLY + _DETECT_ONLY + _DETECT_SEG + _SEG_ONLY:
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} applies to image models, not to language model {args.model!r}")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(LMConfig)
@@ -215,9 +239,11 @@ def _cmd_train_lm(args, parser):
 def _cmd_train_detector(args, parser):
     from .detect import DetectConfig, train_detector
 
-    for name in _LM_ONLY + ("translate", "rotate", "scale", "label_smoothing"):
+    for name in _LM_ONLY + _SEG_ONLY + ("translate", "rotate", "scale", "label_smoothing"):
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} does not apply to detector {args.model!r}")
+    if args.scheduler == "poly":
+        parser.error("--scheduler poly applies to segmentation models")
     if args.dataset is not None and args.dataset != "shapes" and not args.dataset.startswith("yolo:"):
         parser.error(f"{args.model!r} is a detector: --dataset must be shapes or yolo:DIR_OR_YAML, "
                      f"got {args.dataset!r}")
@@ -229,6 +255,41 @@ def _cmd_train_detector(args, parser):
     if result["test"] is not None:
         t = result["test"]
         print(f"test mAP@0.5 {t['map_50']:.4f}  mAP@0.5:0.95 {t['map']:.4f}")
+    return 0
+
+
+def _cmd_train_segmenter(args, parser):
+    from .segment import SegConfig, train_segmenter
+
+    for name in _LM_ONLY + _DETECT_ONLY + ("translate", "rotate", "label_smoothing"):
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name.replace('_', '-')} does not apply to segmentation model {args.model!r}")
+    if args.scheduler not in (None, "poly", "cosine", "none"):
+        parser.error(f"--scheduler for a segmentation model must be poly, cosine or none, got {args.scheduler!r}")
+    if args.optimizer is not None and args.optimizer not in ("adam", "adamw", "sgd", "rmsprop"):
+        parser.error(f"--optimizer {args.optimizer!r} does not apply to segmentation models")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegConfig)
+             if getattr(args, f.name, None) is not None}
+    result = train_segmenter(SegConfig(**given))
+    if result["status"] == "interrupted":
+        return 130
+    if result["test"] is not None:
+        t = result["test"]
+        print(f"test mIoU {t['miou']:.4f}  mean Dice {t['mdice']:.4f}  pixel accuracy {t['pixel_acc']:.4f}")
+    return 0
+
+
+def _cmd_segment(args, parser):
+    from .segment import segment_files
+
+    results, cfg = segment_files(args.checkpoint, args.files, out=args.out, device=args.device)
+    classes = cfg["classes"]
+    for path, pred, counts in results:
+        total = max(int(counts.sum()), 1)
+        shares = "  ".join(f"{c} {100 * n / total:.1f}%" for c, n in zip(classes, counts) if n)
+        print(f"{path}: {'x'.join(map(str, pred.shape))}  {shares}")
+    if args.out:
+        print(f"wrote masks and overlays of {len(results)} file{'s' if len(results) != 1 else ''} to {args.out}")
     return 0
 
 
@@ -261,11 +322,14 @@ def _cmd_train(args, parser):
     from .detect import is_detector
     if is_detector(args.model):
         return _cmd_train_detector(args, parser)
-    for name in _DETECT_ONLY:
+    from .segment import is_segmenter
+    if is_segmenter(args.model):
+        return _cmd_train_segmenter(args, parser)
+    for name in _DETECT_ONLY + _DETECT_SEG + _SEG_ONLY:
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} applies to detectors, not to {args.model!r}")
-    if args.scheduler == "linear":
-        parser.error("--scheduler linear applies to detectors")
+    if args.scheduler in ("linear", "poly"):
+        parser.error(f"--scheduler {args.scheduler} applies to detectors (linear) and segmentation models (poly)")
     if args.dataset == "shakespeare":
         parser.error(f"shakespeare is a text dataset; {args.model!r} is an image model (language models: gpt, "
                      "bert, lstm)")
@@ -290,6 +354,16 @@ def _cmd_eval(args, parser):
     from .lm import evaluate_lm_checkpoint, is_lm_checkpoint
 
     from .detect import evaluate_detector_checkpoint, is_detector_checkpoint
+
+    from .segment import evaluate_segmenter_checkpoint, format_scores, is_segmenter_checkpoint
+
+    if is_segmenter_checkpoint(args.checkpoint):
+        if args.model is not None:
+            parser.error("a segmentation checkpoint names its own model")
+        scores, what, _ = evaluate_segmenter_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
+                                                        device=args.device, limit=args.limit)
+        print(f"{what}: " + format_scores(scores))
+        return 0
 
     if is_detector_checkpoint(args.checkpoint):
         if args.model is not None:
@@ -384,7 +458,7 @@ def main(argv=None):
             return 2
         sub = parser._subparsers._group_actions[0].choices[args.command]
         handler = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate, "detect": _cmd_detect,
-                   "summary": _cmd_summary}[args.command]
+                   "segment": _cmd_segment, "summary": _cmd_summary}[args.command]
         return handler(args, sub)
     except _UsageError as e:
         print(str(e), file=sys.stderr)

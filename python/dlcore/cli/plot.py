@@ -1,7 +1,7 @@
 """Loss and accuracy curves of a training run as a PNG (matplotlib, drawn off-screen)."""
 import os
 
-__all__ = ["plot_curves", "plot_lm_curves", "plot_detection_curves"]
+__all__ = ["plot_curves", "plot_lm_curves", "plot_detection_curves", "plot_segmentation_curves"]
 
 
 def plot_curves(history, path, title=None):
@@ -91,6 +91,36 @@ def plot_detection_curves(history, path, title=None):
         best = max(history, key=lambda h: (h["val_map"], -h["epoch"]))["epoch"]
         ax_map.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best (epoch {best})")
     for ax in (ax_loss, ax_map):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    _save_png(fig, path)
+
+
+def plot_segmentation_curves(history, path, title=None):
+    """Writes two panels to ``path`` for a segmentation run: training and validation loss per
+    epoch, and validation mIoU, mean Dice and pixel accuracy with the best epoch (by mIoU) marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_loss, ax_score = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train", markersize=3)
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation", markersize=3)
+    ax_loss.set_ylabel("loss")
+    for key, label in (("val_miou", "val mIoU"), ("val_mdice", "val mean Dice"), ("val_pixel_acc", "val pixel acc")):
+        ax_score.plot(epochs, [100 * h[key] for h in history], "o-", label=label, markersize=3)
+    ax_score.set_ylabel("score (%)")
+    if history:
+        best = max(history, key=lambda h: (h["val_miou"], -h["epoch"]))["epoch"]
+        ax_score.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best mIoU (epoch {best})")
+    for ax in (ax_loss, ax_score):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         ax.legend()
