@@ -39,7 +39,7 @@ import dlcore
 from dlcore import nn
 from dlcore.data import DataLoader, TensorDataset
 
-from .data import EpochSampler, Preprocess, Split, channel_stats, fit_size, load_splits
+from .data import EpochSampler, Preprocess, channel_stats, load_splits
 from .errors import CLIError, one_line
 
 __all__ = ["TrainConfig", "train", "evaluate", "evaluate_checkpoint", "read_checkpoint", "RECIPES", "recipe_for",
