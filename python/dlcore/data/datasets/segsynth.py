@@ -98,7 +98,8 @@ import uuid
 
 import numpy as np
 
-from .shapes import _background, _coverage, _hsv_to_rgb, _shape_params, shapes_cache_dir
+from .shapes import (_background, _contrasting_colour, _coverage, _hidden_pixels, _hsv_to_rgb, _shape_params,
+                     shapes_cache_dir)
 
 __all__ = ["SegSynth", "make_shapes2d", "make_spheres3d", "make_streets", "render_shapes2d", "render_spheres3d",
            "render_streets", "SEGMENTATION_DATASETS", "SHAPES2D_CLASSES", "SPHERES3D_CLASSES", "STREETS_CLASSES"]
@@ -322,18 +323,11 @@ def render_shapes2d(seed, index, img_size=64):
         area = int(np.count_nonzero(mask))
         if area < 12:
             continue
-        under = owner[rows, cols][mask]
-        hidden = np.bincount(under[under >= 0], minlength=len(objects))
-        if any(visible[j] - hidden[j] < (1.0 - _S2_MAX_OCCLUSION) * full[j] for j in range(len(objects))):
+        hidden = _hidden_pixels(owner, rows, cols, mask, visible, full, _S2_MAX_OCCLUSION)
+        if hidden is None:
             continue
-        bg_mean = bg[:, rows, cols][:, mask].mean(axis=1)
-        covered = [colours[j] for j in range(len(objects)) if hidden[j] > 0]
-        colour = None
-        for _ in range(20):
-            c = _hsv_to_rgb(rng.random(), rng.uniform(0.3, 1.0), rng.uniform(0.25, 1.0))
-            if all(np.sqrt(((c - o) ** 2).sum()) >= _S2_MIN_CONTRAST for o in [bg_mean] + covered):
-                colour = c
-                break
+        colour = _contrasting_colour(rng, bg, rows, cols, mask, colours, hidden, (0.3, 1.0), (0.25, 1.0),
+                                    _S2_MIN_CONTRAST)
         if colour is None:
             continue
         # the object's texture scales its colour by up to +-amp

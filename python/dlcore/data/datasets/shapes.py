@@ -167,6 +167,30 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def _hidden_pixels(owner, rows, cols, mask, visible, full, max_occlusion):
+    """How many pixels of each object painted so far a new object (``mask`` in the window
+    ``rows, cols``) would hide, or None when it would leave one with less than ``1 -
+    max_occlusion`` of its full area visible. ``owner`` maps pixels to objects (-1: none)."""
+    under = owner[rows, cols][mask]
+    hidden = np.bincount(under[under >= 0], minlength=len(full))
+    if any(visible[j] - hidden[j] < (1.0 - max_occlusion) * full[j] for j in range(len(full))):
+        return None
+    return hidden
+
+
+def _contrasting_colour(rng, bg, rows, cols, mask, colours, hidden, saturation, value, min_contrast):
+    """A random colour (hue uniform, saturation and value uniform in the given ranges, up to 20
+    tries) at least ``min_contrast`` (Euclidean RGB) from the mean background under the new
+    object and from every object it covers; None when none is found."""
+    bg_mean = bg[:, rows, cols][:, mask].mean(axis=1)
+    covered = [colours[j] for j in range(len(colours)) if hidden[j] > 0]
+    for _ in range(20):
+        c = _hsv_to_rgb(rng.random(), rng.uniform(*saturation), rng.uniform(*value))
+        if all(np.sqrt(((c - o) ** 2).sum()) >= min_contrast for o in [bg_mean] + covered):
+            return c
+    return None
+
+
 def render_shapes_image(seed, index, img_size=128, max_objects=6, max_occlusion=0.4):
     """Image ``index`` of the shapes dataset with ``seed``: (uint8 (S, S, 3) RGB, labels) with
     labels a list of (class, x1, y1, x2, y2) in pixels (Note [Shapes content])."""
@@ -198,18 +222,11 @@ def render_shapes_image(seed, index, img_size=128, max_objects=6, max_occlusion=
         area = int(mask.sum())
         if area < 4:
             continue
-        under = owner[rows, cols][mask]
-        hidden = np.bincount(under[under >= 0], minlength=len(labels))
-        if any(visible[j] - hidden[j] < (1.0 - max_occlusion) * full[j] for j in range(len(labels))):
+        hidden = _hidden_pixels(owner, rows, cols, mask, visible, full, max_occlusion)
+        if hidden is None:
             continue
-        bg_mean = bg[:, rows, cols][:, mask].mean(axis=1)
-        covered = [colours[j] for j in range(len(labels)) if hidden[j] > 0]
-        colour = None
-        for _ in range(20):
-            c = _hsv_to_rgb(rng.random(), rng.uniform(0.4, 1.0), rng.uniform(0.3, 1.0))
-            if all(np.sqrt(((c - o) ** 2).sum()) >= _MIN_CONTRAST for o in [bg_mean] + covered):
-                colour = c
-                break
+        colour = _contrasting_colour(rng, bg, rows, cols, mask, colours, hidden, (0.4, 1.0), (0.3, 1.0),
+                                    _MIN_CONTRAST)
         if colour is None:
             continue
         for c in range(3):
