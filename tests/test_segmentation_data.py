@@ -588,6 +588,13 @@ def test_save_overlay_png(tmp_path):
         out = np.asarray(im)
     np.testing.assert_array_equal(out[m > 0], p[m[m > 0]])
     np.testing.assert_array_equal(out[m == 0], np.repeat(grey[0][m == 0][:, None], 3, axis=1))
+    # background=None colours every class (label sets without a background); another index leaves that one
+    with Image.open(save_overlay_png(tmp_path / "a.png", grey, m, p, alpha=1.0, background=None)) as im:
+        np.testing.assert_array_equal(np.asarray(im), p[m])
+    with Image.open(save_overlay_png(tmp_path / "b.png", grey, m, p, alpha=1.0, background=2)) as im:
+        out = np.asarray(im)
+    np.testing.assert_array_equal(out[m != 2], p[m[m != 2]])
+    np.testing.assert_array_equal(out[m == 2], np.repeat(grey[0][m == 2][:, None], 3, axis=1))
     with pytest.raises(ValueError, match=_msg("5x8", "6x8")):
         save_overlay_png(tmp_path / "x.png", img, m[:5], p)
-    assert sorted(os.listdir(tmp_path)) == ["g.png", "o.png"]
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png", "g.png", "o.png"]

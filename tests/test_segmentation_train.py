@@ -167,7 +167,12 @@ def test_segfolder_train_segment_and_bad_masks(tmp_path, capsys):
     assert "im0.png: 32x32" in printed
     mask = np.asarray(Image.open(masks / "im0_mask.png"))
     assert mask.shape == (32, 32) and mask.max() < 3
-    assert Image.open(masks / "im0_overlay.png").size == (32, 32)
+    # the folder names no background (classes class0..class2): every class is coloured in the overlay
+    overlay = np.asarray(Image.open(masks / "im0_overlay.png").convert("RGB")).astype(int)
+    image = np.asarray(Image.open(data / "images" / "im0.png").convert("RGB")).astype(int)
+    from dlcore.data.segmentation import palette
+    colours = palette(4)[1:].astype(int)  # no black: class 0 is a class like the others
+    assert np.abs(overlay - (image + colours[mask]) / 2).max() <= 1
     # a mask of another size than its image: the error names the file and both sizes
     Image.fromarray(np.zeros((16, 32), np.uint8), mode="L").save(data / "masks" / "im3.png")
     assert main(["train", "unet", "--dataset", f"segfolder:{data}", "--epochs", "1", "--base-channels", "4",

@@ -682,7 +682,11 @@ def segment_files(path, files, out=None, device="cpu"):
 
     model, cfg = load_segmenter(path, device)
     multiple = size_multiple(cfg["model"], cfg.get("depth"))
-    colours = seg.palette(len(cfg["classes"]))
+    # a label set without a background class (streets: class 0 is road) gets a colour for every class
+    has_background = cfg["classes"][0].lower() in ("background", "bg", "_background_")
+    k = len(cfg["classes"])
+    colours = seg.palette(k) if has_background else seg.palette(k + 1)[1:]
+    background = 0 if has_background else None
     if out:
         os.makedirs(out, exist_ok=True)
     results = []
@@ -704,8 +708,8 @@ def segment_files(path, files, out=None, device="cpu"):
                 vol = x[0, mid]
                 lo, hi = float(vol.min()), float(vol.max())
                 grey = ((vol - lo) / (hi - lo if hi > lo else 1.0))[None].astype(np.float32)
-                seg.save_overlay_png(base + "_overlay.png", grey, pred[mid], colours)
+                seg.save_overlay_png(base + "_overlay.png", grey, pred[mid], colours, background=background)
             else:
                 seg.save_mask_png(base + "_mask.png", pred.astype(np.uint8), colours)
-                seg.save_overlay_png(base + "_overlay.png", x, pred, colours)
+                seg.save_overlay_png(base + "_overlay.png", x, pred, colours, background=background)
     return results, cfg

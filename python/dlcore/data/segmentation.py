@@ -789,10 +789,11 @@ def save_mask_png(path, mask, palette=None):
     return _save_pil(path, im)
 
 
-def save_overlay_png(path, image, mask, palette=None, alpha=0.5):
+def save_overlay_png(path, image, mask, palette=None, alpha=0.5, background=0):
     """Write an RGB PNG of ``image`` (C, H, W) or (H, W), grey or RGB, float in [0, 1] (clipped)
     or uint8, with the classes of ``mask`` (H, W) blended in: ``(1 - alpha) * image + alpha *
-    colour`` where mask > 0, the image unchanged on the background (class 0). Atomic."""
+    colour``, the image unchanged where the class is ``background`` (None: every class is
+    coloured, for label sets without a background class). Atomic."""
     Image = _pil()
     img = np.asarray(image)
     if img.ndim == 2:
@@ -814,7 +815,7 @@ def save_overlay_png(path, image, mask, palette=None, alpha=0.5):
         rgb = np.repeat(rgb, 3, axis=0)
     rgb = rgb.transpose(1, 2, 0)
     colours = pal[m].astype(np.float32)
-    fg = (m > 0)[..., None]
+    fg = (np.ones(m.shape, bool) if background is None else m != background)[..., None]
     out = np.where(fg, (1.0 - alpha) * rgb + alpha * colours, rgb)
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return _save_pil(path, Image.fromarray(out))
