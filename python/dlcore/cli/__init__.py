@@ -349,15 +349,13 @@ def _cmd_train(args, parser):
 
 
 def _cmd_eval(args, parser):
-    from .train import evaluate_checkpoint
+    from .detect import DETECT_CHECKPOINT_FORMAT, evaluate_detector_checkpoint
+    from .lm import LM_CHECKPOINT_FORMAT, evaluate_lm_checkpoint
+    from .segment import SEG_CHECKPOINT_FORMAT, evaluate_segmenter_checkpoint, format_scores
+    from .train import checkpoint_format, evaluate_checkpoint
 
-    from .lm import evaluate_lm_checkpoint, is_lm_checkpoint
-
-    from .detect import evaluate_detector_checkpoint, is_detector_checkpoint
-
-    from .segment import evaluate_segmenter_checkpoint, format_scores, is_segmenter_checkpoint
-
-    if is_segmenter_checkpoint(args.checkpoint):
+    fmt = checkpoint_format(args.checkpoint)  # the file is read once to tell the kinds apart
+    if fmt == SEG_CHECKPOINT_FORMAT:
         if args.model is not None:
             parser.error("a segmentation checkpoint names its own model")
         scores, what, _ = evaluate_segmenter_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
@@ -365,7 +363,7 @@ def _cmd_eval(args, parser):
         print(f"{what}: " + format_scores(scores))
         return 0
 
-    if is_detector_checkpoint(args.checkpoint):
+    if fmt == DETECT_CHECKPOINT_FORMAT:
         if args.model is not None:
             parser.error("a detection checkpoint names its own model")
         m, what, cfg = evaluate_detector_checkpoint(args.checkpoint, dataset=args.dataset, split=args.split,
@@ -380,7 +378,7 @@ def _cmd_eval(args, parser):
             for name, v in zip(cfg["names"], values):
                 print(f"  {name:<12} mAP@0.5:0.95 {v:.4f}")
         return 0
-    if is_lm_checkpoint(args.checkpoint):
+    if fmt == LM_CHECKPOINT_FORMAT:
         if args.dataset not in (None, "shakespeare") or args.model is not None:
             parser.error("a language-model checkpoint is evaluated on its own text dataset and model")
         loss, what = evaluate_lm_checkpoint(args.checkpoint, "val" if args.split == "test" else args.split,

@@ -37,7 +37,8 @@ import dlcore
 
 from .epochs import EpochRun
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _check_seed, _default_out, _write_json, read_checkpoint, resumed_values, stderr_log
+from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
+                    read_run_checkpoint, stderr_log)
 
 __all__ = ["DetectConfig", "train_detector", "evaluate_detector_checkpoint", "detect_images", "is_detector",
            "is_detector_checkpoint", "DETECT_RECIPES", "DETECT_CHECKPOINT_FORMAT", "load_detection_splits"]
@@ -283,6 +284,8 @@ def evaluate_map(model, dataset, batch_size=32, conf=0.001, iou=0.7, max_det=100
 
 class _DetRun(EpochRun):
     BEST_KEY, BEST_LABEL = "val_map", "val mAP"
+    CHECKPOINT_FORMAT, KIND, CONFIG = DETECT_CHECKPOINT_FORMAT, "detection", DetectConfig
+    RUN_KEYS, RESUME_OVERRIDES = _RUN_KEYS, _RESUME_OVERRIDES
 
     def __init__(self, config, say):
         from dlcore.models import get_model
@@ -353,17 +356,6 @@ class _DetRun(EpochRun):
     @staticmethod
     def _new_partial():
         return {"step": 0, "box": 0.0, "cls": 0.0, "dfl": 0.0, "time": 0.0}
-
-    @staticmethod
-    def _resume_config(config):
-        ckpt = read_checkpoint(config.resume, map_location=config.device)
-        if ckpt.get("format") != DETECT_CHECKPOINT_FORMAT:
-            raise CLIError(f"{config.resume!r} is not a detection checkpoint of dlcore train")
-        saved = ckpt["config"]
-        if saved["model"].lower() != config.model.lower():
-            raise CLIError(f"checkpoint {config.resume!r} was trained with model {saved['model']!r}, "
-                           f"not {config.model!r}")
-        return DetectConfig(**resumed_values(config, saved, _RUN_KEYS, _RESUME_OVERRIDES, DetectConfig())), ckpt
 
     # ---- schedule ----
     def _lf(self, epoch):
@@ -488,19 +480,14 @@ def train_detector(config, on_step=None, log=None):
 # ---- checkpoints: eval and detect -----------------------------------------------------------------
 
 def is_detector_checkpoint(path):
-    try:
-        return read_checkpoint(path).get("format") == DETECT_CHECKPOINT_FORMAT
-    except CLIError:
-        return False
+    return checkpoint_format(path) == DETECT_CHECKPOINT_FORMAT
 
 
 def load_detector(path, device="cpu"):
     """(model in eval mode, saved config) of a detection checkpoint."""
     from dlcore.models import get_model
 
-    ckpt = read_checkpoint(path, map_location=device)
-    if ckpt.get("format") != DETECT_CHECKPOINT_FORMAT:
-        raise CLIError(f"{path!r} is not a detection checkpoint of dlcore train")
+    ckpt = read_run_checkpoint(path, DETECT_CHECKPOINT_FORMAT, "detection", map_location=device)
     cfg = ckpt["config"]
     model = get_model(cfg["model"], num_classes=len(cfg["names"]), names=cfg["names"])
     try:

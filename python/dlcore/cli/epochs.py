@@ -14,12 +14,15 @@ with at least ``step`` and ``time``, ``steps_per_epoch``, ``out``, ``say``) and 
 * ``end_epoch(lr)``, ``finish(status)``, ``save(name)``, ``write_artefacts(status)``.
 
 ``BEST_KEY`` names the history's validation score that picks the best epoch (higher is better)
-and ``BEST_LABEL`` how messages call it.
+and ``BEST_LABEL`` how messages call it. ``_resume_config`` reads a checkpoint of
+``CHECKPOINT_FORMAT`` (a ``KIND`` checkpoint) and rebuilds the run's ``CONFIG`` from its
+``RUN_KEYS`` and the command line's ``RESUME_OVERRIDES`` (``resumed_values`` in cli/train.py).
 """
 import sys
 import time
 
-from .train import _SigintFlag, save_interrupted
+from .errors import CLIError
+from .train import _SigintFlag, read_run_checkpoint, resumed_values, save_interrupted
 
 __all__ = ["EpochRun"]
 
@@ -27,6 +30,18 @@ __all__ = ["EpochRun"]
 class EpochRun:
     BEST_KEY = None
     BEST_LABEL = None
+    CHECKPOINT_FORMAT = KIND = CONFIG = RUN_KEYS = RESUME_OVERRIDES = None
+
+    @classmethod
+    def _resume_config(cls, config):
+        """(the config of the run saved in ``config.resume``, its checkpoint)."""
+        ckpt = read_run_checkpoint(config.resume, cls.CHECKPOINT_FORMAT, cls.KIND, map_location=config.device)
+        saved = ckpt["config"]
+        if saved["model"].lower() != config.model.lower():
+            raise CLIError(f"checkpoint {config.resume!r} was trained with model {saved['model']!r}, "
+                           f"not {config.model!r}")
+        values = resumed_values(config, saved, cls.RUN_KEYS, cls.RESUME_OVERRIDES, cls.CONFIG())
+        return cls.CONFIG(**values), ckpt
 
     def _best(self):
         """(epoch, score) of the best epoch so far (the earliest among equals), (None, None) if none."""

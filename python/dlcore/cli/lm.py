@@ -33,7 +33,8 @@ from dlcore.data.datasets import Shakespeare
 from dlcore.data.tokenizers import tokenizer_from_config
 
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, read_checkpoint, save_interrupted, stderr_log
+from .train import (BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
+                    save_interrupted, stderr_log)
 
 __all__ = ["LMConfig", "train_lm", "generate_from_checkpoint", "evaluate_lm_checkpoint", "is_lm_checkpoint", "lm_family", "LM_RECIPES", "LM_CHECKPOINT_FORMAT"]
 
@@ -461,10 +462,7 @@ def _load_lm(path, device):
 
 def is_lm_checkpoint(path):
     """Whether ``path`` is a checkpoint written by train_lm (False for unreadable files)."""
-    try:
-        return dlcore.load(path).get("format") == LM_CHECKPOINT_FORMAT
-    except Exception:  # noqa: BLE001 - the caller reports unreadable files itself
-        return False
+    return checkpoint_format(path) == LM_CHECKPOINT_FORMAT
 
 
 def evaluate_lm_checkpoint(path, split="val", device="cpu"):

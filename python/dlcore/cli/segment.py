@@ -46,7 +46,8 @@ import dlcore
 
 from .epochs import EpochRun
 from .errors import CLIError, one_line
-from .train import BEST, LAST, _check_seed, _default_out, _write_json, read_checkpoint, resumed_values, stderr_log
+from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
+                    read_run_checkpoint, stderr_log)
 
 __all__ = ["SegConfig", "train_segmenter", "evaluate_segmenter_checkpoint", "segment_files", "is_segmenter",
            "is_segmenter_checkpoint", "SEG_RECIPES", "SEG_CHECKPOINT_FORMAT", "load_segmentation_data",
@@ -372,6 +373,8 @@ class _EpochBatches:
 
 class _SegRun(EpochRun):
     BEST_KEY, BEST_LABEL = "val_miou", "val mIoU"
+    CHECKPOINT_FORMAT, KIND, CONFIG = SEG_CHECKPOINT_FORMAT, "segmentation", SegConfig
+    RUN_KEYS, RESUME_OVERRIDES = _RUN_KEYS, _RESUME_OVERRIDES
 
     def __init__(self, config, say):
         from dlcore.data.segmentation import JointAugment
@@ -460,17 +463,6 @@ class _SegRun(EpochRun):
     @staticmethod
     def _new_partial():
         return {"step": 0, "loss": 0.0, "time": 0.0}
-
-    @staticmethod
-    def _resume_config(config):
-        ckpt = read_checkpoint(config.resume, map_location=config.device)
-        if ckpt.get("format") != SEG_CHECKPOINT_FORMAT:
-            raise CLIError(f"{config.resume!r} is not a segmentation checkpoint of dlcore train")
-        saved = ckpt["config"]
-        if saved["model"].lower() != config.model.lower():
-            raise CLIError(f"checkpoint {config.resume!r} was trained with model {saved['model']!r}, "
-                           f"not {config.model!r}")
-        return SegConfig(**resumed_values(config, saved, _RUN_KEYS, _RESUME_OVERRIDES, SegConfig())), ckpt
 
     # ---- schedule: a linear warm-up from 1 % then poly (power 0.9) or cosine decay, per step ----
     def _set_lr(self, epoch, step):
@@ -592,17 +584,12 @@ def train_segmenter(config, on_step=None, log=None):
 # ---- checkpoints: eval and segment ---------------------------------------------------------------
 
 def is_segmenter_checkpoint(path):
-    try:
-        return read_checkpoint(path).get("format") == SEG_CHECKPOINT_FORMAT
-    except CLIError:
-        return False
+    return checkpoint_format(path) == SEG_CHECKPOINT_FORMAT
 
 
 def load_segmenter(path, device="cpu"):
     """(model in eval mode, saved config) of a segmentation checkpoint."""
-    ckpt = read_checkpoint(path, map_location=device)
-    if ckpt.get("format") != SEG_CHECKPOINT_FORMAT:
-        raise CLIError(f"{path!r} is not a segmentation checkpoint of dlcore train")
+    ckpt = read_run_checkpoint(path, SEG_CHECKPOINT_FORMAT, "segmentation", map_location=device)
     cfg = ckpt["config"]
     model = build_segmenter(cfg["model"], cfg["in_channels"], len(cfg["classes"]), cfg.get("base_channels"),
                             cfg.get("depth"))

@@ -267,6 +267,24 @@ def read_checkpoint(path, map_location="cpu"):
     return ckpt
 
 
+def checkpoint_format(path):
+    """The "format" a checkpoint of dlcore train names (None for weights only, or a file that can't
+    be read: the caller reports that when it reads the file for real)."""
+    try:
+        return read_checkpoint(path).get("format")
+    except CLIError:
+        return None
+
+
+def read_run_checkpoint(path, fmt, kind, map_location="cpu"):
+    """read_checkpoint for a checkpoint of format ``fmt``, else a CLIError saying it is not a
+    ``kind`` checkpoint of dlcore train."""
+    ckpt = read_checkpoint(path, map_location=map_location)
+    if ckpt.get("format") != fmt:
+        raise CLIError(f"{path!r} is not a {kind} checkpoint of dlcore train")
+    return ckpt
+
+
 def _load_weights(model, state, path, name):
     try:
         model.load_state_dict(state)
