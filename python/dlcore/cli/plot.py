@@ -70,61 +70,60 @@ def plot_lm_curves(history, path, title=None, per_char=True):
     _save_png(fig, path)
 
 
+def _epoch_panels():
+    """A 10x4 figure with two side-by-side axes over epochs (Agg canvas, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, 2)
+
+
+def _finish_epoch_panels(fig, axes, title, path):
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    _save_png(fig, path)
+
+
+def _mark_best(ax, history, key, label):
+    if history:
+        best = max(history, key=lambda h: (h[key], -h["epoch"]))["epoch"]
+        ax.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"{label} (epoch {best})")
+
+
 def plot_detection_curves(history, path, title=None):
     """Writes two panels to ``path`` for a detector: the training loss terms (box, cls, dfl) per
     epoch, and validation mAP@0.5 and mAP@0.5:0.95 with the best epoch marked."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_map = fig.subplots(1, 2)
+    fig, (ax_loss, ax_map) = _epoch_panels()
     for key in ("box", "cls", "dfl"):
         ax_loss.plot(epochs, [h[f"{key}_loss"] for h in history], "o-", label=f"{key} loss", markersize=3)
     ax_loss.set_ylabel("training loss (gain-weighted)")
     ax_map.plot(epochs, [100 * h["val_map_50"] for h in history], "s-", label="val mAP@0.5", markersize=3)
     ax_map.plot(epochs, [100 * h["val_map"] for h in history], "o-", label="val mAP@0.5:0.95", markersize=3)
     ax_map.set_ylabel("mAP (%)")
-    if history:
-        best = max(history, key=lambda h: (h["val_map"], -h["epoch"]))["epoch"]
-        ax_map.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best (epoch {best})")
-    for ax in (ax_loss, ax_map):
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
-    _save_png(fig, path)
+    _mark_best(ax_map, history, "val_map", "best")
+    _finish_epoch_panels(fig, (ax_loss, ax_map), title, path)
 
 
 def plot_segmentation_curves(history, path, title=None):
     """Writes two panels to ``path`` for a segmentation run: training and validation loss per
     epoch, and validation mIoU, mean Dice and pixel accuracy with the best epoch (by mIoU) marked."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_score = fig.subplots(1, 2)
+    fig, (ax_loss, ax_score) = _epoch_panels()
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train", markersize=3)
     ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation", markersize=3)
     ax_loss.set_ylabel("loss")
     for key, label in (("val_miou", "val mIoU"), ("val_mdice", "val mean Dice"), ("val_pixel_acc", "val pixel acc")):
         ax_score.plot(epochs, [100 * h[key] for h in history], "o-", label=label, markersize=3)
     ax_score.set_ylabel("score (%)")
-    if history:
-        best = max(history, key=lambda h: (h["val_miou"], -h["epoch"]))["epoch"]
-        ax_score.axvline(best, color="gray", linestyle=":", linewidth=1, label=f"best mIoU (epoch {best})")
-    for ax in (ax_loss, ax_score):
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
-    _save_png(fig, path)
+    _mark_best(ax_score, history, "val_miou", "best mIoU")
+    _finish_epoch_panels(fig, (ax_loss, ax_score), title, path)
