@@ -193,9 +193,8 @@ def load_segmentation_data(spec, num_images=None, val_split=None, seed=0):
     8:2 train/val with ``val_split=0.2``, the val split then also serving as test)."""
     if spec in _SYNTHETIC:
         from dlcore.data.datasets.segsynth import SEGMENTATION_DATASETS
-        kw = {} if num_images is None else {"num_volumes" if spec == "spheres3d" else "num_images": num_images}
-        try:
-            ds = SEGMENTATION_DATASETS[spec](**kw)
+        try:  # each generator takes its count (images or volumes) first
+            ds = SEGMENTATION_DATASETS[spec](*(() if num_images is None else (num_images,)))
         except ValueError as e:
             raise CLIError(one_line(e), 2) from None
         return SegData(ds.images, ds.masks, ds.classes, _ordered_parts(len(ds.masks), val_split))
