@@ -1,10 +1,13 @@
 """Convolution benchmark: dlcore beside torch (same process, 2 threads, median times).
 
 For each shape: forward, backward-data, backward-weight and the three together, in ms, and the
-fwd+bwd GFLOP/s = 3 * 2*N*K*(C/groups)*R*S*P*Q / time. Both libraries get float32 NCHW tensors.
+fwd+bwd GFLOP/s = 3 * 2*N*K*(C/groups)*taps*outputs / time. Both libraries get float32 NCHW
+(NCDHW) tensors.
 Rows marked [model] are the convolutions of training models (LeNet-5 on MNIST at batch 128, a
-CIFAR ResNet-18 at batch 32, including its 1x1 stride-2 downsample convolutions); they are timed
-the same way (input and weight grads both computed).
+CIFAR ResNet-18 at batch 32, including its 1x1 stride-2 downsample convolutions; the 5x5x5 ones
+of the small V-Net of bench_train.py, batch 2 at 32^3); they are timed the same way (input and
+weight grads both computed; the V-Net's first layer takes no input grad in training, but is
+timed like the others).
 Usage: python bench/bench_conv.py [--reps N] [--quick] [--only SUBSTRING]
 """
 import argparse
@@ -46,7 +49,21 @@ SHAPES = [
     ("[model] r18 3x3/s2 C256 8x8 K512", 32, 256, 8, 8, 512, 3, 2, 1, 1),
     ("[model] r18 1x1/s2 C256 8x8 K512", 32, 256, 8, 8, 512, 1, 2, 0, 1),
     ("[model] r18 3x3 C512 4x4 K512", 32, 512, 4, 4, 512, 3, 1, 1, 1),
+    # [model] small V-Net (base 8, depth 3), batch 2, 32^3 volumes: 3-d, (D, H, W) for (H, W)
+    ("[model] vnet 5x5x5 C1 32^3 K8", 2, 1, (32, 32, 32), None, 8, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C16 32^3 K16", 2, 16, (32, 32, 32), None, 16, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C16 16^3 K16", 2, 16, (16, 16, 16), None, 16, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C32 16^3 K32", 2, 32, (16, 16, 16), None, 32, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C32 8^3 K32", 2, 32, (8, 8, 8), None, 32, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C64 8^3 K64", 2, 64, (8, 8, 8), None, 64, 5, 1, 2, 1),
+    ("[model] vnet 5x5x5 C64 4^3 K64", 2, 64, (4, 4, 4), None, 64, 5, 1, 2, 1),
 ]
+
+
+def spatial(shape):
+    """The input's spatial sizes: (H, W), or (D, H, W) for the 3-d rows."""
+    _, _, _, h, w = shape[:5]
+    return tuple(h) if isinstance(h, tuple) else (h, w)
 
 
 def median_ms(fn, reps):
@@ -60,47 +77,50 @@ def median_ms(fn, reps):
 
 
 def bench(lib, shape, reps):
-    _, n, c, h, w, k, r, s, p, g = shape
+    _, n, c, _, _, k, r, s, p, g = shape
+    sizes = spatial(shape)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-    wt = rng.standard_normal((k, c // g, r, r), dtype=np.float32) * 0.1
+    x = rng.standard_normal((n, c) + sizes, dtype=np.float32)
+    wt = rng.standard_normal((k, c // g) + (r,) * len(sizes), dtype=np.float32) * 0.1
     if lib == "torch":
+        conv = F.conv2d if len(sizes) == 2 else F.conv3d
         tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
-        y = F.conv2d(tx, tw, stride=s, padding=p, groups=g)
+        y = conv(tx, tw, stride=s, padding=p, groups=g)
         gy = torch.ones_like(y)
-        fwd = lambda: F.conv2d(tx, tw, stride=s, padding=p, groups=g)  # noqa: E731
+        fwd = lambda: conv(tx, tw, stride=s, padding=p, groups=g)  # noqa: E731
         xr, wr = tx.clone().requires_grad_(True), tw.clone().requires_grad_(True)
         xw = tx.clone().requires_grad_(True)
 
         def bwd_data():
-            out = F.conv2d(xw, tw, stride=s, padding=p, groups=g)
+            out = conv(xw, tw, stride=s, padding=p, groups=g)
             torch.autograd.grad(out, xw, gy)
 
         def bwd_weight():
-            out = F.conv2d(tx, wr, stride=s, padding=p, groups=g)
+            out = conv(tx, wr, stride=s, padding=p, groups=g)
             torch.autograd.grad(out, wr, gy)
 
         def all3():
-            out = F.conv2d(xr, wr, stride=s, padding=p, groups=g)
+            out = conv(xr, wr, stride=s, padding=p, groups=g)
             torch.autograd.grad(out, [xr, wr], gy)
     else:
+        conv = dlcore.conv2d if len(sizes) == 2 else dlcore.conv3d
         dx, dw = dlcore.tensor(x), dlcore.tensor(wt)
-        y = dlcore.conv2d(dx, dw, stride=s, padding=p, groups=g)
+        y = conv(dx, dw, stride=s, padding=p, groups=g)
         gy = dlcore.ones(list(y.shape))
-        fwd = lambda: dlcore.conv2d(dx, dw, stride=s, padding=p, groups=g)  # noqa: E731
+        fwd = lambda: conv(dx, dw, stride=s, padding=p, groups=g)  # noqa: E731
         xr, wr = dlcore.tensor(x, requires_grad=True), dlcore.tensor(wt, requires_grad=True)
         xw = dlcore.tensor(x, requires_grad=True)
 
         def bwd_data():
-            out = dlcore.conv2d(xw, dw, stride=s, padding=p, groups=g)
+            out = conv(xw, dw, stride=s, padding=p, groups=g)
             dlcore.autograd.grad(out, xw, gy)
 
         def bwd_weight():
-            out = dlcore.conv2d(dx, wr, stride=s, padding=p, groups=g)
+            out = conv(dx, wr, stride=s, padding=p, groups=g)
             dlcore.autograd.grad(out, wr, gy)
 
         def all3():
-            out = dlcore.conv2d(xr, wr, stride=s, padding=p, groups=g)
+            out = conv(xr, wr, stride=s, padding=p, groups=g)
             dlcore.autograd.grad(out, [xr, wr], gy)
     t_f = median_ms(fwd, reps)
     # bwd-data / bwd-weight alone: the timed call includes a forward, which is subtracted.
@@ -111,9 +131,10 @@ def bench(lib, shape, reps):
 
 
 def flops(shape):
-    _, n, c, h, w, k, r, s, p, g = shape
-    oh, ow = (h + 2 * p - r) // s + 1, (w + 2 * p - r) // s + 1
-    return 2 * n * k * (c // g) * r * r * oh * ow
+    _, n, c, _, _, k, r, s, p, g = shape
+    sizes = spatial(shape)
+    outputs = int(np.prod([(e + 2 * p - r) // s + 1 for e in sizes]))
+    return 2 * n * k * (c // g) * r ** len(sizes) * outputs
 
 
 def main():
@@ -125,7 +146,7 @@ def main():
     reps = 1 if args.quick else args.reps
     torch.set_num_threads(2)
     dlcore.set_num_threads(2)
-    print(f"conv2d float32, {cpu_name()}, 2 threads, median of {reps}; times in ms, GFLOP/s for fwd+bwd")
+    print(f"conv2d/conv3d float32, {cpu_name()}, 2 threads, median of {reps}; times in ms, GFLOP/s for fwd+bwd")
     print(f"{'shape':36s} {'lib':6s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s} {'fwd+bwd':>9s} {'GFLOP/s':>8s}"
           f" {'vs torch':>9s}")
     for shape in SHAPES:

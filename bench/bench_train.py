@@ -386,8 +386,8 @@ def record_calls(dl_model, t_model, dx, tx):
 
 def _describe(kind, mod, x):
     shape = "x".join(str(s) for s in x.shape)
-    if kind == "Conv2d":
-        return (f"conv {mod.in_channels}->{mod.out_channels} k{mod.kernel_size[0]} s{mod.stride[0]} "
+    if kind in ("Conv2d", "Conv3d"):
+        return (f"conv{kind[-2:]} {mod.in_channels}->{mod.out_channels} k{mod.kernel_size[0]} s{mod.stride[0]} "
                 f"p{mod.padding[0]} in {shape}")
     return f"{kind} {shape}"
 

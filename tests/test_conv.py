@@ -16,6 +16,23 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 U32 = 2.0 ** -24
 
+# Stride-1 3-d convolutions of the direct kernels (Note [Direct 3-d convolution]): output lines
+# of 16, 8 and 4 (vectors of every width; V-Net's 5x5x5 at 8^3 and 4^3, where most taps meet
+# padding), output channels that fill 1, 2 and 4 vectors or none exactly, one input channel,
+# groups with D dilation, a kernel deeper than the input, uneven kernels, and a width (11) the
+# forward leaves to the GEMM path while the weight grad takes it.
+DIRECT_3D = [
+    ((2, 16, 8, 8, 8), (32, 16, 5, 5, 5), dict(padding=2)),
+    ((1, 8, 4, 4, 4), (64, 8, 5, 5, 5), dict(padding=2)),
+    ((2, 16, 3, 6, 16), (16, 16, 5, 5, 5), dict(padding=2)),
+    ((2, 1, 6, 6, 16), (8, 1, 5, 5, 5), dict(padding=2)),
+    ((2, 12, 5, 6, 8), (20, 6, 3, 3, 3), dict(padding=(2, 1, 1), dilation=(2, 1, 1), groups=2)),
+    ((1, 10, 6, 7, 16), (13, 10, 3, 3, 3), dict(padding=1)),
+    ((2, 16, 3, 4, 8), (24, 16, 5, 5, 5), dict(padding=2)),
+    ((1, 8, 5, 6, 4), (16, 8, 3, 5, 5), dict(padding=(0, 2, 2))),
+    ((2, 8, 9, 10, 11), (16, 8, 3, 3, 3), dict(padding=1)),
+]
+
 # (op, x shape, w shape, kwargs)
 CASES = [
     ("conv2d", (4, 16, 20, 20), (32, 16, 3, 3), dict(padding=1)),
@@ -79,7 +96,7 @@ CASES = [
     ("conv3d", (8, 16, 2, 4, 4), (16, 16, 3, 3, 3), dict(padding=1)),
     ("conv2d", (16, 16, 8, 8), (16, 16, 3, 3), dict(stride=2, padding=1)),
     ("conv2d", (16, 16, 8, 7), (16, 16, 3, 3), dict(stride=(1, 2), padding=1, dilation=(2, 1))),
-]
+] + [("conv3d",) + c for c in DIRECT_3D]
 
 
 def _reduction_lengths(op, xs, ws, ys, groups):
@@ -195,4 +212,22 @@ def test_float64_against_torch(xs, ws, kw):
     y.backward(dlcore.tensor(g))
     for got, want in ((y.detach().numpy(), ty.detach().numpy()), (dx.grad.numpy(), tx.grad.numpy()),
                       (dw.grad.numpy(), tw.grad.numpy())):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs,ws,kw", DIRECT_3D, ids=[str(i) for i in range(len(DIRECT_3D))])
+def test_conv3d_direct_float64_against_torch(xs, ws, kw):
+    # float64 sums of at most 2000 terms (forward, input grad) or N * outputs (weight grad):
+    # the direct kernels' order of summation agrees with torch's to rounding
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = F.conv3d(tx, tw, tb, **kw)
+    g = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(g))
+    dx, dw, db = (dlcore.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = dlcore.conv3d(dx, dw, db, **kw)
+    y.backward(dlcore.tensor(g))
+    for got, want in ((y.detach().numpy(), ty.detach().numpy()), (dx.grad.numpy(), tx.grad.numpy()),
+                      (dw.grad.numpy(), tw.grad.numpy()), (db.grad.numpy(), tb.grad.numpy())):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

@@ -156,3 +156,21 @@ def test_threads_setting():
 def test_kernel_registry_reports_devices():
     cov = dict(dlcore._C._kernel_coverage())
     assert "cpu" in cov["binary_kernel"] and "cpu" in cov["unary_kernel"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_where_runs_against_numpy(dtype):
+    # contiguous runs, a scalar or a broadcast row/column on either side (stride 0), and
+    # transposed (strided) operands
+    rng = np.random.default_rng(7)
+    cond = rng.standard_normal((37, 41)) > 0
+    a = (rng.standard_normal((37, 41)) * 10).astype(dtype)
+    b = (rng.standard_normal((37, 41)) * 10).astype(dtype)
+    s = np.array(3, dtype=dtype)
+    dc, da, db, ds = (dlcore.tensor(v) for v in (cond, a, b, s))
+    for got, want in ((dlcore.where(dc, da, db), np.where(cond, a, b)),
+                      (dlcore.where(dc, ds, db), np.where(cond, s, b)),
+                      (dlcore.where(dc, da, ds), np.where(cond, a, s)),
+                      (dlcore.where(dc, da[:, :1], db[:1]), np.where(cond, a[:, :1], b[:1])),
+                      (dlcore.where(dc.t(), da.t(), db.t()), np.where(cond.T, a.T, b.T))):
+        np.testing.assert_array_equal(got.numpy(), want)

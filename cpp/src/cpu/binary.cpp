@@ -83,14 +83,31 @@ void binary_cpu(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
   });
 }
 
+// out = cond ? a : b, as a select rather than a branch (the condition of an activation's
+// where() is the sign of its input: a branch would be mispredicted half the time); contiguous
+// runs, and runs where a or b is a scalar, vectorise.
 void where_cpu(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   ElementwiseIter it(out, {cond, a, b});
   DL_DISPATCH_ALL(out->dtype(), "where", [&] {
     cpu_loop(it, [](char** p, const int64_t* s, int64_t n) {
+      constexpr int64_t e = sizeof(scalar_t);
+      scalar_t* o = reinterpret_cast<scalar_t*>(p[0]);
+      const uint8_t* c = reinterpret_cast<const uint8_t*>(p[1]);  // bool storage: 0 or 1
+      const scalar_t* x = reinterpret_cast<const scalar_t*>(p[2]);
+      const scalar_t* y = reinterpret_cast<const scalar_t*>(p[3]);
+      if (s[0] == e && s[1] == 1 && (s[2] == e || s[2] == 0) && (s[3] == e || s[3] == 0)) {
+        const int64_t sx = s[2] / e, sy = s[3] / e;
+        if (sx == 1 && sy == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = c[i] ? x[i] : y[i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i] = c[i] ? x[i * sx] : y[i * sy];
+        }
+        return;
+      }
       for (int64_t i = 0; i < n; ++i) {
-        const bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
-        *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) =
-            c ? *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]) : *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]);
+        const scalar_t xv = *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]);
+        const scalar_t yv = *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]);
+        *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) = p[1][i * s[1]] ? xv : yv;
       }
     });
   });

@@ -330,6 +330,7 @@ template <typename T>
 void conv_forward_t(const ConvParams& q, T* y, const T* x, const T* w, const T* b) {
   const Geometry g(q);
   if (g.cg == 1) return depthwise_forward(q, g, y, x, w, b);
+  if (direct_forward(q, g, y, x, w, b)) return;
   const ChunkPlan plan = g.pointwise ? plan_chunks(q, g, sizeof(T), q.groups, get_num_threads(), true)
                                      : plan_images(q, g, q.groups, get_num_threads());
   // The packed weights, one per group; plain pointers into this thread's packs for the
@@ -412,8 +413,9 @@ void conv_backward_input_t(const ConvParams& q, T* gx, const T* gy, const T* w) 
   const Geometry g(q);
   if (g.cg == 1) return depthwise_backward_input(q, g, gx, gy, w);
   ConvParams f;
-  // (With few input channels per group the forward's product would have that few rows.)
-  if (!g.pointwise && g.cg >= 16 && input_grad_as_forward(q, f)) {
+  // (With few input channels per group the forward's product would have that few rows; the
+  // direct 3-d forward's tiles are 8 rows.)
+  if (!g.pointwise && (g.cg >= 16 || (g.cg >= 8 && direct_shape(q))) && input_grad_as_forward(q, f)) {
     // wf[g*Cg + c, k, kk-1-t] = w[g*Kg + k, c, t]: (C, Kg, taps), flipped in space; in
     // 32 x 32 blocks of (c, k), so that a block's rows of w and of wf (up to Cg * taps and Kg
     // * taps apart) stay within a few pages; blocks of rows of wf over the threads.

@@ -248,6 +248,15 @@ void depthwise_backward_input(const ConvParams& q, const Geometry& g, T* gx, con
 template <typename T>
 void depthwise_backward_weight(const ConvParams& q, const Geometry& g, T* gw, T* gb, const T* gy, const T* x);
 
+// Direct kernels for stride-1 3-d convolutions (Note [Direct 3-d convolution] in
+// cpu/conv_direct.cpp): false, doing nothing, for the shapes they do not take. gw is written.
+// The shapes they take: a true 3-d kernel of width 3 or 5, stride 1, W dilation 1.
+bool direct_shape(const ConvParams& q);
+template <typename T>
+bool direct_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b);
+template <typename T>
+bool direct_backward_weight(const ConvParams& q, const Geometry& g, T* gw, const T* gy, const T* x);
+
 }  // namespace conv_cpu
 }  // namespace CPU_CAPABILITY
 }  // namespace dlcore

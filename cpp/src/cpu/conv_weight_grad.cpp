@@ -211,7 +211,10 @@ bool channels_last_wgrad(const Geometry& g) {
 template <typename T>
 void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, const T* x) {
   const Geometry g(q);
-  if (g.cg == 1) return depthwise_backward_weight(q, g, gw, gb, gy, x);
+  // One input channel per group: the depthwise kernel, unless it is a single group the direct
+  // 3-d kernel takes.
+  const bool direct = gw && (g.cg > 1 || q.groups == 1) && direct_backward_weight(q, g, gw, gy, x);
+  if (g.cg == 1 && !direct) return depthwise_backward_weight(q, g, gw, gb, gy, x);
   if (gb)
     parallel_for(0, q.k, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, q.n * g.p)), [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) {
@@ -220,7 +223,7 @@ void conv_backward_weight_t(const ConvParams& q, T* gw, T* gb, const T* gy, cons
         gb[k] = static_cast<T>(s);
       }
     });
-  if (!gw) return;
+  if (!gw || direct) return;
   const ChunkPlan plan = plan_chunks(q, g, sizeof(T), 1, get_num_threads(), true);
   const std::unique_ptr<TapTable> table = make_table(q, g, plan);
   const int64_t item_work = q.k * g.ck * std::max<int64_t>(1, plan.at(q, g, 0).cols);
