@@ -447,6 +447,49 @@ def test_prelu_functional_and_grad():
     np.testing.assert_allclose(to_np(dx.grad), to_np(tx.grad), **F64)
 
 
+@pytest.mark.parametrize("shape,channels,dtype", [((2, 16, 4, 5, 6), 16, np.float64), ((2, 16, 4, 5, 6), 1, np.float64),
+                                                   ((3, 4, 37), 4, np.float32), ((7,), 1, np.float64),
+                                                   ((0, 3, 2), 3, np.float64)])
+def test_prelu_fused_against_torch(shape, channels, dtype):
+    # the fused CPU passes (Note [Fused prelu]): per-channel and shared weights, 1-d to 5-d,
+    # an empty batch; the weight grad sums N * inner terms per channel (float32: ~40 terms of
+    # ~1, so a few ulp of the sum)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(channels).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    dx, tx = pair(x)
+    dw, tw = pair(w)
+    dy, ty = F.prelu(dx, dw), torch.nn.functional.prelu(tx, tw)
+    tol = F64 if dtype == np.float64 else F32
+    np.testing.assert_allclose(to_np(dy), to_np(ty), **tol)
+    dy.backward(dlcore.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_np(dx.grad), to_np(tx.grad), **tol)
+    np.testing.assert_allclose(to_np(dw.grad), to_np(tw.grad), **tol)
+
+
+def test_prelu_views_double_backward_and_bad_dtype():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 5))
+    w = np.array([0.2, -0.1, 0.4, 0.3, -0.5])
+    # a transposed (non-contiguous) input, channels in dim 1
+    dx, tx = pair(x)
+    dw, tw = pair(w)
+    dy = F.prelu(dx.transpose(1, 2), dw)
+    ty = torch.nn.functional.prelu(tx.transpose(1, 2), tw)
+    np.testing.assert_allclose(to_np(dy), to_np(ty), **F64)
+    # create_graph: the formula path, whose grads carry history
+    (gx, gw), (tgx, tgw) = (dlcore.autograd.grad((dy * dy).sum(), [dx, dw], create_graph=True),
+                            torch.autograd.grad((ty * ty).sum(), [tx, tw], create_graph=True))
+    np.testing.assert_allclose(to_np(gx), to_np(tgx), **F64)
+    np.testing.assert_allclose(to_np(gw), to_np(tgw), **F64)
+    np.testing.assert_allclose(to_np(dlcore.autograd.grad(gx.sum() + gw.sum(), [dw])[0]),
+                               to_np(torch.autograd.grad(tgx.sum() + tgw.sum(), [tw])[0]), **F64)
+    with pytest.raises(TypeError, match="prelu: input"):
+        F.prelu(dlcore.tensor(np.swapaxes(x, 1, 2).astype(np.float32)), dlcore.tensor(w))
+
+
 # ---- losses vs torch ----------------------------------------------------------------------------------
 def _loss_case(name, kwargs, x, t, extra_buffers=None):
     tl = getattr(torch.nn, name)(**{k: torch.tensor(v) if isinstance(v, np.ndarray) else v

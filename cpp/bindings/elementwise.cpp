@@ -179,6 +179,7 @@ void bind_elementwise(py::module_& m) {
   DL_UN("silu", silu);
 #undef DL_UN
   DL_DEF_BOTH(m, cls, "leaky_relu", &leaky_relu, py::arg("negative_slope") = 0.01);
+  DL_DEF_BOTH(m, cls, "prelu", &prelu, py::arg("weight"));
   DL_DEF_BOTH(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {
     DL_CHECK(approximate == "none" || approximate == "tanh", ValueError,
              "gelu: approximate must be 'none' or 'tanh', got '", approximate, "'");

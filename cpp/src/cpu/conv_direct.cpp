@@ -336,6 +336,95 @@ void wgrad_direct(const ConvParams& q, const Geometry& g, T* gw, const T* gy, co
   }
 }
 
+// The weight grad along output lines, for lines of whole vectors (Note [Direct 3-d
+// convolution]): a register tile of MK output channels x the KW taps of one (c, kd, kh), each
+// a vector of partial sums over the outputs of its lanes, takes for every output vector of a
+// line that meets the input at (kd, kh) the MK vectors of gy there (loaded where they lie,
+// NCDHW) times the KW vectors of the padded input the taps meet; the lanes are summed at the
+// end. No broadcasts, and exact skipping of the lines in D and H.
+template <int KW>
+constexpr int line_rows() {
+  return (kRegs - 2) / (KW + 1) >= 4 ? 4 : 2;  // MK gy vectors + MK * KW sums + 1 input vector
+}
+
+// gW[k0 + i, c, kd, kh, kw] for i < rows, kw < KW: the sum over the outputs of planes [d0,
+// d1) (od counted over all images, image-major) whose lines meet the input at (kd, kh),
+// written to gw (the group's first output channel's row) or added to it with `add`. xc:
+// channel c's padded input in image 0, the next image's `image` elements further; gyk: gy at
+// image 0, channel k0.
+template <typename T, int Bytes, int KW>
+void wgrad_line_tile(const ConvParams& q, const Geometry& g, const Padded& e, const T* xc, int64_t image, const T* gyk,
+                     int64_t rows, int64_t d0, int64_t d1, int64_t c, int64_t kd, int64_t kh, int64_t k0, bool add,
+                     T* gw) {
+  constexpr int MK = line_rows<KW>(), LV = Bytes / static_cast<int>(sizeof(T));
+  using V = typename VecBytes<T, Bytes>::type;
+  const int64_t OD = q.out[0], OH = q.out[1], OW = g.ow;
+  V acc[MK][KW];
+  for (int i = 0; i < MK; ++i)
+    for (int kw = 0; kw < KW; ++kw) acc[i][kw] = V{};
+  int64_t od0, od1, oh0, oh1;
+  taps_meeting(OD, 1, kd * q.dilation[0], q.in[0], q.pad[0], od0, od1);
+  taps_meeting(OH, 1, kh * q.dilation[1], q.in[1], q.pad[1], oh0, oh1);
+  for (int64_t pl = d0; pl < d1; ++pl) {
+    const int64_t n = pl / OD, od = pl % OD;
+    if (od < od0 || od >= od1) continue;
+    const T* xr = xc + n * image + ((od + kd * q.dilation[0]) * e.hp + oh0 + kh * q.dilation[1]) * e.wp;
+    const T* gr[MK];
+    for (int i = 0; i < MK; ++i)  // rows past `rows` repeat the last (not stored)
+      gr[i] = gyk + (n * q.k + std::min<int64_t>(i, rows - 1)) * g.p + (od * OH + oh0) * OW;
+    for (int64_t oh = oh0; oh < oh1; ++oh, xr += e.wp) {
+      for (int64_t ow = 0; ow < OW; ow += LV) {
+        V gv[MK];
+        for (int i = 0; i < MK; ++i) std::memcpy(&gv[i], gr[i] + ow, sizeof(V));
+#pragma GCC unroll 5
+        for (int kw = 0; kw < KW; ++kw) {
+          V xv;
+          std::memcpy(&xv, xr + ow + kw, sizeof(V));
+          for (int i = 0; i < MK; ++i) acc[i][kw] += gv[i] * xv;
+        }
+      }
+      for (int i = 0; i < MK; ++i) gr[i] += OW;
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int kw = 0; kw < KW; ++kw) {
+      T lanes[LV];
+      std::memcpy(lanes, &acc[i][kw], sizeof(V));
+      T sum = 0;
+      for (int j = 0; j < LV; ++j) sum += lanes[j];
+      T& dst = gw[((k0 + i) * g.cg + c) * g.kk + (kd * q.kernel[1] + kh) * KW + kw];
+      dst = add ? dst + sum : sum;
+    }
+}
+
+template <typename T, int Bytes, int KW>
+void wgrad_line_direct(const ConvParams& q, const Geometry& g, T* gw, const T* gy, const T* x) {
+  constexpr int MK = line_rows<KW>();
+  const Padded e(q);
+  T* xp = pad_scratch.get<T>(q.n * q.c * e.plane());
+  pad_input(q, e, x, xp);
+  const int64_t KD = q.kernel[0], KH = q.kernel[1], kb = (g.kg + MK - 1) / MK;
+  const int64_t per_group = kb * g.cg * KD * KH;
+  // Passes over output planes (of all images): as many as keep one block's MK rows of gy
+  // within about half of L2; the tiles of one block of output channels run one after the
+  // other (each thread a contiguous share), so those rows stay there.
+  const int64_t planes = q.n * q.out[0], plane = q.out[1] * g.ow;
+  const int64_t pass = std::max<int64_t>(1, kWgradPassBytes / (MK * plane * static_cast<int64_t>(sizeof(T))));
+  const int64_t item_work = std::min(planes, pass) * plane * MK * KW;
+  for (int64_t d0 = 0; d0 < planes; d0 += pass) {
+    const int64_t d1 = std::min(planes, d0 + pass);
+    parallel_for(0, q.groups * per_group, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t gi = t / per_group, r = t % per_group;
+        const int64_t k0 = r / (g.cg * KD * KH) * MK, c = r / (KD * KH) % g.cg, kd = r / KH % KD, kh = r % KH;
+        wgrad_line_tile<T, Bytes, KW>(q, g, e, xp + (gi * g.cg + c) * e.plane(), q.c * e.plane(),
+                                      gy + (gi * g.kg + k0) * g.p, std::min<int64_t>(MK, g.kg - k0), d0, d1, c, kd,
+                                      kh, k0, d0 > 0, gw + gi * g.kg * g.ck);
+      }
+    });
+  }
+}
+
 }  // namespace
 
 bool direct_shape(const ConvParams& q) {
@@ -356,6 +445,11 @@ bool direct_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, co
 template <typename T>
 bool direct_backward_weight(const ConvParams& q, const Geometry& g, T* gw, const T* gy, const T* x) {
   if (!direct_shape(q)) return false;
+  // Output lines of whole vectors: the tiles along lines.
+  if (g.ow % (kVecBytes / static_cast<int>(sizeof(T))) == 0)
+    return with_instance(q.kernel[2], kVecBytes, [&](auto KW, auto) {
+      wgrad_line_direct<T, kVecBytes, decltype(KW)::value>(q, g, gw, gy, x);
+    });
   // Vectors of output channels: the capability's, or half of it for few channels.
   const int lanes = kVecBytes / static_cast<int>(sizeof(T));
   const int bytes = kVecBytes / 2 >= 16 && g.kg * 2 <= lanes ? kVecBytes / 2 : kVecBytes;

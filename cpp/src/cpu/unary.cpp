@@ -140,10 +140,72 @@ void unary_backward_cpu(UnaryOp op, const Tensor& grad_x, const Tensor& grad, co
   DL_DISPATCH_FLOAT(x->dtype(), "unary_backward", [&] { backward_op<scalar_t>(op, it, scalar_t(p0), scalar_t(p1)); });
 }
 
+// ---- prelu (Note [Fused prelu] in ops/unary.cpp) ----------------------------------------------
+
+template <typename T>
+void prelu_t(T* y, const T* x, const T* w, int64_t rows, int64_t channels, int64_t inner) {
+  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, inner)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T a = w[r % channels];
+      const T* xr = x + r * inner;
+      T* yr = y + r * inner;
+      for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] > T(0) ? xr[i] : a * xr[i];
+    }
+  });
+}
+
+template <typename T>
+void prelu_backward_t(T* gx, double* parts, const T* g, const T* x, const T* w, int64_t rows, int64_t channels,
+                      int64_t inner) {
+  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, inner)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T a = w[r % channels];
+      const T* xr = x + r * inner;
+      const T* gr = g + r * inner;
+      T* out = gx + r * inner;
+      T acc[16] = {};  // 16 lanes: vectorises without reassociation
+      int64_t i = 0;
+      for (; i + 16 <= inner; i += 16)
+        for (int j = 0; j < 16; ++j) {
+          const bool pos = xr[i + j] > T(0);
+          out[i + j] = pos ? gr[i + j] : a * gr[i + j];
+          acc[j] += pos ? T(0) : gr[i + j] * xr[i + j];
+        }
+      double sum = 0;
+      for (; i < inner; ++i) {
+        const bool pos = xr[i] > T(0);
+        out[i] = pos ? gr[i] : a * gr[i];
+        sum += pos ? 0.0 : static_cast<double>(gr[i]) * xr[i];
+      }
+      for (int j = 0; j < 16; ++j) sum += acc[j];
+      parts[r] = sum;
+    }
+  });
+}
+
+void prelu_cpu(const Tensor& y, const Tensor& x, const Tensor& w, int64_t inner) {
+  const int64_t rows = inner ? x->numel() / inner : 0;
+  if (x->dtype() == DType::Float64)
+    return prelu_t(y->data<double>(), x->data<double>(), w->data<double>(), rows, w->numel(), inner);
+  prelu_t(y->data<float>(), x->data<float>(), w->data<float>(), rows, w->numel(), inner);
+}
+
+void prelu_backward_cpu(const Tensor& gx, const Tensor& parts, const Tensor& g, const Tensor& x, const Tensor& w,
+                        int64_t inner) {
+  const int64_t rows = inner ? x->numel() / inner : 0;
+  if (x->dtype() == DType::Float64)
+    return prelu_backward_t(gx->data<double>(), parts->data<double>(), g->data<double>(), x->data<double>(),
+                            w->data<double>(), rows, w->numel(), inner);
+  prelu_backward_t(gx->data<float>(), parts->data<double>(), g->data<float>(), x->data<float>(), w->data<float>(),
+                   rows, w->numel(), inner);
+}
+
 }  // namespace
 }  // namespace CPU_CAPABILITY
 
 DL_REGISTER_CPU_KERNEL(unary_kernel, unary_cpu);
 DL_REGISTER_CPU_KERNEL(unary_backward_kernel, unary_backward_cpu);
+DL_REGISTER_CPU_KERNEL(prelu_kernel, prelu_cpu);
+DL_REGISTER_CPU_KERNEL(prelu_backward_kernel, prelu_backward_cpu);
 
 }  // namespace dlcore

@@ -14,6 +14,8 @@ namespace dlcore {
 
 DL_DEFINE_KERNEL(unary_kernel);
 DL_DEFINE_KERNEL(unary_backward_kernel);
+DL_DEFINE_KERNEL(prelu_kernel);
+DL_DEFINE_KERNEL(prelu_backward_kernel);
 
 namespace {
 
@@ -199,6 +201,57 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor y = unary_forward(UnaryOp::LeakyRelu, x, slope);
   record_unary("LeakyReluBackward", x, y, true, false, [slope](const Tensor& g, const Tensor& xv, const Tensor&) {
     return masked_grad(UnaryOp::LeakyRelu, g, xv, slope);
+  });
+  return y;
+}
+
+// Note [Fused prelu]
+// prelu(x, w) = x > 0 ? x : w[c] * x, with w of 1 element or of x's channel count (dim 1). On
+// CPU, for float x and w of x's dtype, the forward is one pass and so is the backward: gx and,
+// per (image, channel) row, the float64 sum of g * x where x <= 0, which are then added per
+// channel in a fixed order. Elsewhere, and for a backward that must carry history, the where()
+// formula, which agrees with the fused passes up to the order of the weight grad's sum.
+Tensor prelu(const Tensor& x, const Tensor& w) {
+  const int64_t channels = x->dim() >= 2 ? x->shape()[1] : 1;
+  DL_CHECK(w->dim() == 1 && (w->numel() == 1 || w->numel() == channels), ValueError, "prelu: weight of shape ",
+           shape_str(w->shape()), " must have 1 or input.shape[1] elements (input shape ", shape_str(x->shape()), ")");
+  DL_CHECK(is_floating(x->dtype()) && w->dtype() == x->dtype(), TypeError, "prelu: input (", dtype_name(x->dtype()),
+           ") and weight (", dtype_name(w->dtype()), ") must be of the same floating dtype");
+  Shape wshape(static_cast<size_t>(std::max<int64_t>(0, x->dim() - 1)), 1);
+  if (w->numel() > 1) wshape[0] = w->numel();
+  const Tensor wv = reshape(w, w->numel() > 1 ? wshape : Shape{});
+  const bool fused = x->device().is_cpu() && w->device().is_cpu() &&
+                     (x->dtype() == DType::Float32 || x->dtype() == DType::Float64);
+  if (!fused) return where(gt(x, s(0, x)), x, wv * x);
+  const Tensor xc = contiguous(x), wc = contiguous(w);
+  int64_t inner = x->numel();
+  if (w->numel() > 1) {
+    inner = 1;
+    for (int64_t d = 2; d < x->dim(); ++d) inner *= x->shape()[d];
+  }
+  Tensor y = empty(x->shape(), x->dtype(), x->device());
+  if (x->numel() > 0) prelu_kernel[x->device()](y, xc, wc, inner);
+  if (!any_requires_grad({&x, &w})) return y;
+  SavedTensor sx(xc, false), sw(wc, false);
+  record("PreluBackward", {x, w}, {y}, [sx, sw, inner, wshape](const std::vector<Tensor>& grads, const Node& n) {
+    const Tensor xv = sx.unpack(n), wt = sw.unpack(n);
+    const Tensor wb = reshape(wt, wt->numel() > 1 ? wshape : Shape{});
+    const Tensor& g = grads[0];
+    if (grad_enabled()) {  // the formula, with history
+      const Tensor pos = gt(xv, s(0, xv));
+      Tensor gx = where(pos, g, g * wb);
+      Tensor gw = reshape(sum_to(where(pos, s(0, g), g * xv), wb->shape()), wt->shape());
+      return std::vector<Tensor>{gx, gw};
+    }
+    const Tensor gc = contiguous(g->dtype() == xv->dtype() ? g : to_dtype(g, xv->dtype()));
+    Tensor gx = empty(xv->shape(), xv->dtype(), xv->device());
+    const int64_t rows = inner ? xv->numel() / inner : 0;
+    Tensor parts = empty({rows}, DType::Float64, xv->device());
+    if (xv->numel() > 0) prelu_backward_kernel[xv->device()](gx, parts, gc, xv, wt, inner);
+    Tensor gw = n.needs_input_grad(1)
+                    ? to_dtype(sum(reshape(parts, {rows / wt->numel(), wt->numel()}), {0}), wt->dtype())
+                    : Tensor();
+    return std::vector<Tensor>{gx, gw};
   });
   return y;
 }

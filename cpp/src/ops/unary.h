@@ -57,4 +57,11 @@ DL_DECLARE_KERNEL(unary_kernel, void (*)(UnaryOp op, const Tensor& out, const Te
 DL_DECLARE_KERNEL(unary_backward_kernel,
                   void (*)(UnaryOp op, const Tensor& grad_x, const Tensor& grad, const Tensor& x, double p0, double p1));
 
+// prelu on a contiguous x viewed as (outer, C, inner) with C = w's elements (1 for a shared
+// weight): y = x > 0 ? x : w[c] * x. Backward: gx = g * (x > 0 ? 1 : w[c]) and
+// gw_parts (outer, C, float64) = per (outer, c) the sum over inner of g * x where x <= 0.
+DL_DECLARE_KERNEL(prelu_kernel, void (*)(const Tensor& y, const Tensor& x, const Tensor& w, int64_t inner));
+DL_DECLARE_KERNEL(prelu_backward_kernel, void (*)(const Tensor& gx, const Tensor& gw_parts, const Tensor& g,
+                                                  const Tensor& x, const Tensor& w, int64_t inner));
+
 }  // namespace dlcore

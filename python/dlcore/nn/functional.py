@@ -44,15 +44,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x), ``weight`` of 1 or C (= input.shape[1]) elements."""
-    if weight.dim() != 1 or (weight.numel() != 1 and (input.dim() < 2 or weight.numel() != input.shape[1])):
-        raise ValueError(f"prelu: weight of shape {list(weight.shape)} must have 1 or input.shape[1] elements "
-                         f"(input shape {list(input.shape)})")
-    w = weight
-    if weight.numel() != 1:
-        w = weight.reshape([weight.numel()] + [1] * (input.dim() - 2))
-    else:
-        w = weight.reshape([])
-    return dlcore.where(input > 0, input, w * input)
+    return dlcore.prelu(input, weight)
 
 
 def logsigmoid(input):
