@@ -18,7 +18,8 @@ U32 = 2.0 ** -24
 
 # Stride-1 3-d convolutions of the direct kernels (Note [Direct 3-d convolution]): output lines
 # of 16, 8 and 4 (vectors of every width; V-Net's 5x5x5 at 8^3 and 4^3, where most taps meet
-# padding), output channels that fill 1, 2 and 4 vectors or none exactly, one input channel,
+# padding; lines of 4 turn the tile to vectors of output channels), output channels that fill 1,
+# 2 and 4 vectors or none exactly, an odd number of lines, one input channel,
 # groups with D dilation, a kernel deeper than the input, uneven kernels, and a width (11) the
 # forward leaves to the GEMM path while the weight grad takes it.
 DIRECT_3D = [
@@ -31,6 +32,7 @@ DIRECT_3D = [
     ((2, 16, 3, 4, 8), (24, 16, 5, 5, 5), dict(padding=2)),
     ((1, 8, 5, 6, 4), (16, 8, 3, 5, 5), dict(padding=(0, 2, 2))),
     ((2, 8, 9, 10, 11), (16, 8, 3, 3, 3), dict(padding=1)),
+    ((2, 16, 3, 5, 4), (24, 16, 3, 5, 5), dict(padding=(1, 2, 2))),
 ]
 
 # (op, x shape, w shape, kwargs)

@@ -55,9 +55,10 @@ constexpr int kBroadcastRegs = 1;
 #endif
 constexpr int kRegs = gemm_cpu::kVecRegs;
 
-// The forward's tile: MR output channels x NV vectors.
+// The forward's tile: MR output channels x NV vectors. Two vectors (measured against three and
+// four, V-Net's 5x5x5 at 4^3 to 32^3): tiles of fewer lines skip more taps.
 constexpr int kForwardMR = kRegs == 32 ? 8 : 4;
-constexpr int kForwardNV = 3;
+constexpr int kForwardNV = 2;
 
 // The zero-padded input x (N, C, Dp, Hp, Wp): padding pad[d] before each dimension and, after
 // it, as far as the last output's last tap reaches.
@@ -116,14 +117,42 @@ inline void taps_meeting(int64_t n, int64_t dil, int64_t o, int64_t in, int64_t 
 
 // ---- forward ------------------------------------------------------------------------------
 
+// The output lines grouped by the taps (kd, kh) that meet the input (meets[line]: kd0, kd1,
+// kh0, kh1), so that the lines of a tile (consecutive in `order`) mostly skip the same taps.
+struct LineOrder {
+  std::vector<int64_t> order;
+  std::vector<std::array<int64_t, 4>> meets;
+  LineOrder(const ConvParams& q, const Geometry& g)
+      : order(static_cast<size_t>(g.lines)), meets(static_cast<size_t>(g.lines)) {
+    const int64_t OH = q.out[1];
+    for (int64_t l = 0; l < g.lines; ++l) {
+      order[l] = l;
+      auto& m = meets[l];
+      taps_meeting(q.kernel[0], q.dilation[0], l / OH, q.in[0], q.pad[0], m[0], m[1]);
+      taps_meeting(q.kernel[1], q.dilation[1], l % OH, q.in[1], q.pad[1], m[2], m[3]);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return meets[a] < meets[b]; });
+  }
+};
+
+// The taps (kd, kh) a tile takes: those that meet the input for some line of the tile (the
+// others' products are with padding zeros); none when no tap meets it (y = bias).
+struct TapRange {
+  int64_t kd0 = INT64_MAX, kd1 = 0, kh0 = INT64_MAX, kh1 = 0;
+  void add(const std::array<int64_t, 4>& m) {
+    if (m[0] < m[1] && m[2] < m[3])
+      kd0 = std::min(kd0, m[0]), kd1 = std::max(kd1, m[1]), kh0 = std::min(kh0, m[2]), kh1 = std::max(kh1, m[3]);
+  }
+};
+
 // y tile (MR rows at out, row stride P; vector v at column pos[v], the first `nv` stored) =
 // bias + the tile's sum. a: the tile's packed weights (KD, KH, Cg, KW, MR); x[v]: the padded
 // input at vector v's first output, tap (0, 0, 0), channel 0.
-template <typename T, int Bytes, int KW>
+template <typename T, int Bytes, int KW, int NV>
 void forward_tile(const ConvParams& q, const Padded& e, int64_t cg, const T* a, const T* const* x, int64_t kd0,
                   int64_t kd1, int64_t kh0, int64_t kh1, T* out, const int64_t* pos, int nv, int64_t rows,
                   const T* bias) {
-  constexpr int MR = kForwardMR, NV = kForwardNV;
+  constexpr int MR = kForwardMR;
   using V = typename VecBytes<T, Bytes>::type;
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
@@ -157,9 +186,9 @@ void forward_tile(const ConvParams& q, const Padded& e, int64_t cg, const T* a, 
   }
 }
 
-template <typename T, int Bytes, int KW>
+template <typename T, int Bytes, int KW, int NV>
 void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
-  constexpr int MR = kForwardMR, NV = kForwardNV, LV = Bytes / static_cast<int>(sizeof(T));
+  constexpr int MR = kForwardMR, LV = Bytes / static_cast<int>(sizeof(T));
   const Padded e(q);
   T* xp = pad_scratch.get<T>(q.n * q.c * e.plane());
   pad_input(q, e, x, xp);
@@ -181,17 +210,7 @@ void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, co
     }
   });
   const int64_t vectors = g.p / LV, tiles = (vectors + NV - 1) / NV, OH = q.out[1], OW = g.ow;
-  // The output lines grouped by the taps (kd, kh) that meet the input, so that a tile's lines
-  // (consecutive in this order) mostly skip the same taps.
-  std::vector<int64_t> order(static_cast<size_t>(g.lines));
-  std::vector<std::array<int64_t, 4>> meets(static_cast<size_t>(g.lines));
-  for (int64_t l = 0; l < g.lines; ++l) {
-    order[l] = l;
-    auto& m = meets[l];
-    taps_meeting(KD, q.dilation[0], l / OH, q.in[0], q.pad[0], m[0], m[1]);
-    taps_meeting(KH, q.dilation[1], l % OH, q.in[1], q.pad[1], m[2], m[3]);
-  }
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return meets[a] < meets[b]; });
+  const LineOrder lines(q, g);
   const int64_t per_line = OW / LV;
   const int64_t items = q.n * q.groups * tiles;
   const int64_t item_work = g.kg * g.ck * NV * LV;
@@ -201,24 +220,112 @@ void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, co
       const T* xs[NV];
       int64_t pos[NV];
       int nv = 0;
-      int64_t kd0 = KD, kd1 = 0, kh0 = KH, kh1 = 0;
+      TapRange taps;
       for (int v = 0; v < NV; ++v) {
         const int64_t vi = std::min(vectors - 1, tile * NV + v);  // a short last tile repeats its last vector
         if (tile * NV + v < vectors) ++nv;
-        const int64_t line = order[vi / per_line], ow = vi % per_line * LV, od = line / OH, oh = line % OH;
+        const int64_t line = lines.order[vi / per_line], ow = vi % per_line * LV, od = line / OH, oh = line % OH;
         pos[v] = line * OW + ow;
         xs[v] = xp + (((n * q.c + gi * g.cg) * e.dp + od) * e.hp + oh) * e.wp + ow;
-        const auto& m = meets[line];
-        if (m[0] < m[1] && m[2] < m[3])
-          kd0 = std::min(kd0, m[0]), kd1 = std::max(kd1, m[1]), kh0 = std::min(kh0, m[2]), kh1 = std::max(kh1, m[3]);
+        taps.add(lines.meets[line]);
       }
-      if (kd0 >= kd1 || kh0 >= kh1) kd0 = kd1 = kh0 = kh1 = 0;  // no tap meets the input: y = bias
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t k0 = blk * MR;
-        forward_tile<T, Bytes, KW>(q, e, g.cg, wp + (gi * blocks + blk) * block_size, xs, kd0, kd1, kh0, kh1,
+        forward_tile<T, Bytes, KW, NV>(q, e, g.cg, wp + (gi * blocks + blk) * block_size, xs, taps.kd0, taps.kd1,
+                                       taps.kh0, taps.kh1,
                                    y + (n * q.k + gi * g.kg + k0) * g.p, pos, nv, std::min<int64_t>(MR, g.kg - k0),
                                    b ? b + gi * g.kg + k0 : nullptr);
       }
+    }
+  });
+}
+
+// The forward for output lines of 4 with AVX-512: there, vectors along the lines would be a
+// quarter of a register, so the tile is turned: LINES output lines x 4 outputs (each input
+// element broadcast) x NV vectors of output channels (loaded from a copy of W packed (kd, kh,
+// c, kw, channels)).
+constexpr int64_t kNarrowOW = 4;
+
+template <typename T, int KW, int LINES, int NV>
+void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e, const T* wt, int64_t kgp,
+                         const T* const* x, const TapRange& taps, int64_t k0, T* y, const int64_t* pos, int lines,
+                         const T* bias) {
+  constexpr int OW = kNarrowOW, R = LINES * OW, LV = kVecBytes / static_cast<int>(sizeof(T));
+  using V = typename VecOf<T>::type;
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  const int64_t plane = e.plane(), KH = q.kernel[1];
+  for (int64_t kd = taps.kd0; kd < taps.kd1; ++kd)
+    for (int64_t kh = taps.kh0; kh < taps.kh1; ++kh) {
+      const T* wp = wt + (kd * KH + kh) * g.cg * KW * kgp + k0;
+      const int64_t at = (kd * q.dilation[0] * e.hp + kh * q.dilation[1]) * e.wp;
+      const T* xl[LINES];
+      for (int j = 0; j < LINES; ++j) xl[j] = x[j] + at;
+      for (int64_t c = 0; c < g.cg; ++c, wp += KW * kgp) {
+#pragma GCC unroll 5
+        for (int kw = 0; kw < KW; ++kw) {
+          V wv[NV];
+          for (int v = 0; v < NV; ++v) std::memcpy(&wv[v], wp + kw * kgp + v * LV, sizeof(V));
+          for (int j = 0; j < LINES; ++j)
+            for (int o = 0; o < OW; ++o) {
+              const T a = xl[j][o + kw];
+              for (int v = 0; v < NV; ++v) acc[j * OW + o][v] += a * wv[v];
+            }
+        }
+        for (int j = 0; j < LINES; ++j) xl[j] += plane;
+      }
+    }
+  for (int j = 0; j < lines; ++j)
+    for (int o = 0; o < OW; ++o)
+      for (int v = 0; v < NV; ++v) {
+        T lanes[LV];
+        std::memcpy(lanes, &acc[j * OW + o][v], sizeof(V));
+        for (int l = 0; l < LV && k0 + v * LV + l < g.kg; ++l) {
+          const int64_t k = k0 + v * LV + l;
+          y[k * g.p + pos[j] + o] = lanes[l] + (bias ? bias[k] : T(0));
+        }
+      }
+}
+
+template <typename T, int KW, int LINES, int NV>
+void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
+  constexpr int LV = kVecBytes / static_cast<int>(sizeof(T));
+  const Padded e(q);
+  T* xp = pad_scratch.get<T>(q.n * q.c * e.plane());
+  pad_input(q, e, x, xp);
+  // wt[group, kd, kh, c, kw, k] = w[group's channel k, c, kd, kh, kw], 0 for k >= Kg.
+  const int64_t kgp = gemm_cpu::round_up(g.kg, NV * LV), group_size = g.ck * kgp;
+  T* wt = pack_scratch.get<T>(q.groups * group_size);
+  parallel_for(0, q.groups * g.kk, 8, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t gi = t / g.kk, tap = t % g.kk, kw = tap % KW;
+      for (int64_t c = 0; c < g.cg; ++c) {
+        T* dst = wt + gi * group_size + ((tap - kw) * g.cg + c * KW + kw) * kgp;
+        for (int64_t k = 0; k < kgp; ++k) dst[k] = k < g.kg ? w[((gi * g.kg + k) * g.cg + c) * g.kk + tap] : T(0);
+      }
+    }
+  });
+  const LineOrder order(q, g);
+  const int64_t tiles = (g.lines + LINES - 1) / LINES, blocks = kgp / (NV * LV), OH = q.out[1];
+  const int64_t items = q.n * q.groups * tiles;
+  const int64_t item_work = g.kg * g.ck * LINES * kNarrowOW;
+  parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / (q.groups * tiles), gi = t / tiles % q.groups, tile = t % tiles;
+      const T* xs[LINES];
+      int64_t pos[LINES];
+      TapRange taps;
+      const int lines = static_cast<int>(std::min<int64_t>(LINES, g.lines - tile * LINES));
+      for (int j = 0; j < LINES; ++j) {
+        const int64_t line = order.order[tile * LINES + std::min(j, lines - 1)];  // a short tile repeats its last line
+        pos[j] = line * kNarrowOW;
+        xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp;
+        taps.add(order.meets[line]);
+      }
+      for (int64_t blk = 0; blk < blocks; ++blk)
+        forward_narrow_tile<T, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
+                                              y + (n * q.k + gi * g.kg) * g.p, pos, lines, b ? b + gi * g.kg : nullptr);
     }
   });
 }
@@ -437,8 +544,18 @@ bool direct_shape(const ConvParams& q) {
 template <typename T>
 bool direct_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
   if (!direct_shape(q)) return false;
+  if constexpr (kRegs == 32)
+    if (g.ow == kNarrowOW) {
+      const int64_t vectors = (g.kg + kVecBytes / static_cast<int64_t>(sizeof(T)) - 1) / (kVecBytes / sizeof(T));
+      return with_instance(q.kernel[2], kVecBytes, [&](auto KW, auto) {
+        constexpr int kw = decltype(KW)::value;
+        if (vectors >= 4) return forward_narrow<T, kw, 1, 4>(q, g, y, x, w, b);
+        if (vectors >= 2) return forward_narrow<T, kw, 2, 2>(q, g, y, x, w, b);
+        forward_narrow<T, kw, 4, 1>(q, g, y, x, w, b);
+      });
+    }
   return with_instance(q.kernel[2], vector_bytes_dividing<T>(g.ow), [&](auto KW, auto Bytes) {
-    forward_direct<T, decltype(Bytes)::value, decltype(KW)::value>(q, g, y, x, w, b);
+    forward_direct<T, decltype(Bytes)::value, decltype(KW)::value, kForwardNV>(q, g, y, x, w, b);
   });
 }
 

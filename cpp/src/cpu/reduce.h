@@ -109,6 +109,11 @@ constexpr int64_t kExpBlock = 512;
 
 template <typename T>
 T row_max(const T* x, int64_t n) {
+  if (n < kVecLanes) {  // short rows (a few classes): the tail loop alone, same result
+    T m = lowest_value<T>();
+    for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+  }
   T lane[kVecLanes];
   for (int k = 0; k < kVecLanes; ++k) lane[k] = lowest_value<T>();
   int64_t i = 0;
@@ -123,6 +128,15 @@ T row_max(const T* x, int64_t n) {
 // sum of exp(x - m) over a run of n; also y = exp(x - m) when kStore.
 template <bool kStore, typename T>
 acc_t<T> row_exp_sum(T* y, const T* x, T m, int64_t n) {
+  if (n < kVecLanes) {  // short rows: the block's tail loop alone, same sum
+    T sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = exp_t<T>(x[i] - m);
+      if constexpr (kStore) y[i] = v;
+      sum += v;
+    }
+    return static_cast<acc_t<T>>(sum);
+  }
   acc_t<T> total = 0;
   for (int64_t b = 0; b < n; b += kExpBlock) {
     const int64_t e = std::min(n, b + kExpBlock);
