@@ -9,20 +9,24 @@
 // outputs: 27% of them, on 4^3: 66%), and with few channels the GEMM's operands are
 // thin (8 to 64 rows) while col is long, so packing col costs as much as the product.
 // These kernels read the zero-padded input where it lies and skip the taps that meet
-// only padding for a whole output line (along D and H; along W the zeros are multiplied):
-//   forward      a register tile of MR output channels x NV vectors of LV outputs along
-//                output lines holds y; for every tap (kd, kh) that meets the input for
-//                some line of the tile, and every input channel and kw, the tile takes MR
-//                weights (broadcast, from a copy of W packed per tile) times NV vectors
-//                of the padded input (loaded where they lie, kw elements further);
-//   weight grad  a register tile of the (kh, kw) taps of a few kh rows x NV vectors of LV
-//                output channels holds gW[k, c, kd, kh, kw] for one input channel c and one
-//                kd; the tile takes, for every output whose line meets the input at that
-//                kd, the padded input element each tap meets (broadcast) times NV vectors
-//                of gy at that output, copied channels-last once.
-// Every tile sums its whole reduction in registers and writes its outputs once, so the
-// threads take disjoint tiles and the results do not depend on the thread count. A tap's
-// kw offset is an immediate displacement, so KW is a template parameter (3 and 5 here; W
+// only padding for a whole output line (along D and H; along W the zeros are multiplied).
+// Each is a register tile of partial sums:
+//   forward, lines of 16 or more (or without AVX-512): MR output channels x NV vectors of
+//     outputs along lines; per tap (kd, kh) that meets the input for some line of the tile,
+//     input channel and kw: MR weights (broadcast, from a copy of W packed per tile) times
+//     NV vectors of the padded input (loaded where they lie, kw elements further). The
+//     lines are ordered by the taps they meet, so a tile's lines skip the same ones.
+//   forward, lines of 4 or 8 with AVX-512: turned, LINES lines x OW outputs (each input
+//     element broadcast) x NV vectors of output channels (W packed channels-last).
+//   weight grad, lines of whole vectors: MK output channels x the KW taps of one (c, kd,
+//     kh), each a vector along the lines (gy and the input loaded where they lie, no
+//     broadcasts), summed across lanes at the end; exact skipping in D and H.
+//   weight grad, other widths: the (kh, kw) taps of a few kh rows of one (c, kd) x NV
+//     vectors of output channels (the input broadcast, gy copied channels-last).
+// The forward's tiles sum their whole reduction; the weight grad's sum it in passes over
+// output planes (so that the gy a pass reads stays in L2), each adding to gW. Threads take
+// disjoint tiles in every pass, so the results do not depend on the thread count. A tap's kw
+// offset is an immediate displacement, so KW is a template parameter (3 and 5 here; W
 // dilation 1), and the stride is 1 in every dimension.
 #include <algorithm>
 #include <array>
@@ -240,17 +244,17 @@ void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, co
   });
 }
 
-// The forward for output lines of 4 with AVX-512: there, vectors along the lines would be a
-// quarter of a register, so the tile is turned: LINES output lines x 4 outputs (each input
-// element broadcast) x NV vectors of output channels (loaded from a copy of W packed (kd, kh,
-// c, kw, channels)).
-constexpr int64_t kNarrowOW = 4;
+// The forward for output lines of 4 or 8 with AVX-512: there, vectors along the lines would
+// be a quarter or a half of a register, so the tile is turned: LINES output lines x OW outputs
+// (each input element broadcast) x NV vectors of output channels (loaded from a copy of W
+// packed (kd, kh, c, kw, channels)). Measured faster than half-register vectors along lines of
+// 8, and twice as fast for lines of 4.
 
-template <typename T, int KW, int LINES, int NV>
+template <typename T, int OW, int KW, int LINES, int NV>
 void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e, const T* wt, int64_t kgp,
                          const T* const* x, const TapRange& taps, int64_t k0, T* y, const int64_t* pos, int lines,
                          const T* bias) {
-  constexpr int OW = kNarrowOW, R = LINES * OW, LV = kVecBytes / static_cast<int>(sizeof(T));
+  constexpr int R = LINES * OW, LV = kVecBytes / static_cast<int>(sizeof(T));
   using V = typename VecOf<T>::type;
   V acc[R][NV];
   for (int r = 0; r < R; ++r)
@@ -288,7 +292,7 @@ void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e
       }
 }
 
-template <typename T, int KW, int LINES, int NV>
+template <typename T, int OW, int KW, int LINES, int NV>
 void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
   constexpr int LV = kVecBytes / static_cast<int>(sizeof(T));
   const Padded e(q);
@@ -309,7 +313,7 @@ void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, co
   const LineOrder order(q, g);
   const int64_t tiles = (g.lines + LINES - 1) / LINES, blocks = kgp / (NV * LV), OH = q.out[1];
   const int64_t items = q.n * q.groups * tiles;
-  const int64_t item_work = g.kg * g.ck * LINES * kNarrowOW;
+  const int64_t item_work = g.kg * g.ck * LINES * OW;
   parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / (q.groups * tiles), gi = t / tiles % q.groups, tile = t % tiles;
@@ -319,12 +323,12 @@ void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, co
       const int lines = static_cast<int>(std::min<int64_t>(LINES, g.lines - tile * LINES));
       for (int j = 0; j < LINES; ++j) {
         const int64_t line = order.order[tile * LINES + std::min(j, lines - 1)];  // a short tile repeats its last line
-        pos[j] = line * kNarrowOW;
+        pos[j] = line * OW;
         xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp;
         taps.add(order.meets[line]);
       }
       for (int64_t blk = 0; blk < blocks; ++blk)
-        forward_narrow_tile<T, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
+        forward_narrow_tile<T, OW, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
                                               y + (n * q.k + gi * g.kg) * g.p, pos, lines, b ? b + gi * g.kg : nullptr);
     }
   });
@@ -545,13 +549,17 @@ template <typename T>
 bool direct_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
   if (!direct_shape(q)) return false;
   if constexpr (kRegs == 32)
-    if (g.ow == kNarrowOW) {
-      const int64_t vectors = (g.kg + kVecBytes / static_cast<int64_t>(sizeof(T)) - 1) / (kVecBytes / sizeof(T));
+    if (g.ow == 4 || g.ow == 8) {  // Note [Direct 3-d convolution]: narrow lines
+      const int64_t lanes = kVecBytes / static_cast<int64_t>(sizeof(T)), vectors = (g.kg + lanes - 1) / lanes;
       return with_instance(q.kernel[2], kVecBytes, [&](auto KW, auto) {
         constexpr int kw = decltype(KW)::value;
-        if (vectors >= 4) return forward_narrow<T, kw, 1, 4>(q, g, y, x, w, b);
-        if (vectors >= 2) return forward_narrow<T, kw, 2, 2>(q, g, y, x, w, b);
-        forward_narrow<T, kw, 4, 1>(q, g, y, x, w, b);
+        if (g.ow == 8) {
+          if (vectors >= 2) return forward_narrow<T, 8, kw, 1, 2>(q, g, y, x, w, b);
+          return forward_narrow<T, 8, kw, 2, 1>(q, g, y, x, w, b);
+        }
+        if (vectors >= 4) return forward_narrow<T, 4, kw, 1, 4>(q, g, y, x, w, b);
+        if (vectors >= 2) return forward_narrow<T, 4, kw, 2, 2>(q, g, y, x, w, b);
+        forward_narrow<T, 4, kw, 4, 1>(q, g, y, x, w, b);
       });
     }
   return with_instance(q.kernel[2], vector_bytes_dividing<T>(g.ow), [&](auto KW, auto Bytes) {
