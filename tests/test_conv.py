@@ -98,6 +98,9 @@ CASES = [
     ("conv3d", (8, 16, 2, 4, 4), (16, 16, 3, 3, 3), dict(padding=1)),
     ("conv2d", (16, 16, 8, 8), (16, 16, 3, 3), dict(stride=2, padding=1)),
     ("conv2d", (16, 16, 8, 7), (16, 16, 3, 3), dict(stride=(1, 2), padding=1, dilation=(2, 1))),
+    # 3-d strided, an image's lines split into chunks that each pad only the planes they reach
+    ("conv3d", (2, 8, 16, 16, 16), (16, 8, 2, 2, 2), dict(stride=2)),
+    ("conv3d", (1, 8, 9, 10, 12), (16, 8, 3, 3, 3), dict(stride=2, padding=1)),
 ] + [("conv3d",) + c for c in DIRECT_3D]
 
 

@@ -248,21 +248,24 @@ class ImageColumns final : public BPanels<T> {
       }
   }
 
-  // xp = the chunk's input planes, zero-padded; rows no output line of the chunk reaches are
-  // left unwritten.
+  // xp = the chunk's input planes, zero-padded; rows (2-d) and planes (3-d) no output line of
+  // the chunk reaches are left unwritten.
   void pad_input(const Chunk& c, const T* xg) {
     const ConvParams& q = q_;
     const int64_t D = q.in[0], H = q.in[1], W = q.in[2], sw = q.stride[2];
-    int64_t r0 = 0, r1 = hp_;  // padded rows of the 2-d case
+    int64_t r0 = 0, r1 = hp_, d0 = 0, d1 = dp_;  // padded rows and planes
     if (dp_ == 1) {
       r0 = c.l0 * q.stride[1];
       r1 = std::min(hp_, (c.l1 - 1) * q.stride[1] + (q.kernel[1] - 1) * q.dilation[1] + 1);
+    } else {
+      d0 = c.l0 / q.out[1] * q.stride[0];
+      d1 = std::min(dp_, (c.l1 - 1) / q.out[1] * q.stride[0] + (q.kernel[0] - 1) * q.dilation[0] + 1);
     }
     for (int64_t i = 0; i < c.images(); ++i)
       for (int64_t ch = 0; ch < g_.cg; ++ch) {
         const T* src = xg + ((c.n0 + i) * q.c + ch) * g_.in_plane;
         T* dst = xp_ + (i * g_.cg + ch) * plane();
-        for (int64_t d = 0; d < dp_; ++d)
+        for (int64_t d = d0; d < d1; ++d)
           for (int64_t h = r0; h < r1; ++h) {
             T* line = dst + (d * hp_ + h) * wp_;
             const int64_t id = d - q.pad[0], ih = h - q.pad[1];
