@@ -770,6 +770,8 @@ def g_conv(c):
     batched = c.chance(0.8)
     sp = _spatial(c, k, 1, 10 if k < 3 else 6)
     ks = [c.r.randint(1, 3) for _ in range(k)]
+    if k == 3 and c.chance(0.25):  # the direct 3-d kernels' widths (Note [Direct 3-d convolution])
+        ks = [c.pick((3, 5)) for _ in range(3)]
     dtype = c.fdtype()
     x = c.tensor(tuple(([c.small(0 if c.chance(0.1) else 1, 3)] if batched else []) + [cin] + sp), dtype,
                  grad=c.want_grad())
@@ -1274,7 +1276,7 @@ def g_misc(c):
 
 @spec("functional_extra", covers=(), weight=0.7)
 def g_functional_extra(c):
-    """The Python-composed functionals not drawn elsewhere: glu, prelu, dice_loss, upsample."""
+    """The functionals not drawn elsewhere: glu, prelu, dice_loss, upsample."""
     dtype = c.fdtype()
     c.tol = "red"
     k = c.r.randrange(4)
