@@ -149,21 +149,28 @@ struct TapRange {
   }
 };
 
+// f(n, group, tile) for every image, group and output tile, the items split over threads.
+template <typename F>
+void for_each_tile(const ConvParams& q, int64_t tiles, int64_t tile_work, F f) {
+  parallel_for(0, q.n * q.groups * tiles, std::max<int64_t>(1, kParallelWork / tile_work), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) f(t / (q.groups * tiles), t / tiles % q.groups, t % tiles);
+  });
+}
+
 // y tile (MR rows at out, row stride P; vector v at column pos[v], the first `nv` stored) =
 // bias + the tile's sum. a: the tile's packed weights (KD, KH, Cg, KW, MR); x[v]: the padded
 // input at vector v's first output, tap (0, 0, 0), channel 0.
 template <typename T, int Bytes, int KW, int NV>
-void forward_tile(const ConvParams& q, const Padded& e, int64_t cg, const T* a, const T* const* x, int64_t kd0,
-                  int64_t kd1, int64_t kh0, int64_t kh1, T* out, const int64_t* pos, int nv, int64_t rows,
-                  const T* bias) {
+void forward_tile(const ConvParams& q, const Padded& e, int64_t cg, const T* a, const T* const* x, const TapRange& taps,
+                  T* out, const int64_t* pos, int nv, int64_t rows, const T* bias) {
   constexpr int MR = kForwardMR;
   using V = typename VecBytes<T, Bytes>::type;
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
   const int64_t plane = e.plane(), KH = q.kernel[1];
-  for (int64_t kd = kd0; kd < kd1; ++kd)
-    for (int64_t kh = kh0; kh < kh1; ++kh) {
+  for (int64_t kd = taps.kd0; kd < taps.kd1; ++kd)
+    for (int64_t kh = taps.kh0; kh < taps.kh1; ++kh) {
       const T* ap = a + (kd * KH + kh) * cg * KW * MR;
       const int64_t at = (kd * q.dilation[0] * e.hp + kh * q.dilation[1]) * e.wp;
       const T* xv[NV];
@@ -216,30 +223,24 @@ void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, co
   const int64_t vectors = g.p / LV, tiles = (vectors + NV - 1) / NV, OH = q.out[1], OW = g.ow;
   const LineOrder lines(q, g);
   const int64_t per_line = OW / LV;
-  const int64_t items = q.n * q.groups * tiles;
-  const int64_t item_work = g.kg * g.ck * NV * LV;
-  parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / (q.groups * tiles), gi = t / tiles % q.groups, tile = t % tiles;
-      const T* xs[NV];
-      int64_t pos[NV];
-      int nv = 0;
-      TapRange taps;
-      for (int v = 0; v < NV; ++v) {
-        const int64_t vi = std::min(vectors - 1, tile * NV + v);  // a short last tile repeats its last vector
-        if (tile * NV + v < vectors) ++nv;
-        const int64_t line = lines.order[vi / per_line], ow = vi % per_line * LV, od = line / OH, oh = line % OH;
-        pos[v] = line * OW + ow;
-        xs[v] = xp + (((n * q.c + gi * g.cg) * e.dp + od) * e.hp + oh) * e.wp + ow;
-        taps.add(lines.meets[line]);
-      }
-      for (int64_t blk = 0; blk < blocks; ++blk) {
-        const int64_t k0 = blk * MR;
-        forward_tile<T, Bytes, KW, NV>(q, e, g.cg, wp + (gi * blocks + blk) * block_size, xs, taps.kd0, taps.kd1,
-                                       taps.kh0, taps.kh1,
-                                   y + (n * q.k + gi * g.kg + k0) * g.p, pos, nv, std::min<int64_t>(MR, g.kg - k0),
-                                   b ? b + gi * g.kg + k0 : nullptr);
-      }
+  for_each_tile(q, tiles, g.kg * g.ck * NV * LV, [&](int64_t n, int64_t gi, int64_t tile) {
+    const T* xs[NV];
+    int64_t pos[NV];
+    int nv = 0;
+    TapRange taps;
+    for (int v = 0; v < NV; ++v) {
+      const int64_t vi = std::min(vectors - 1, tile * NV + v);  // a short last tile repeats its last vector
+      if (tile * NV + v < vectors) ++nv;
+      const int64_t line = lines.order[vi / per_line], ow = vi % per_line * LV, od = line / OH, oh = line % OH;
+      pos[v] = line * OW + ow;
+      xs[v] = xp + (((n * q.c + gi * g.cg) * e.dp + od) * e.hp + oh) * e.wp + ow;
+      taps.add(lines.meets[line]);
+    }
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t k0 = blk * MR;
+      forward_tile<T, Bytes, KW, NV>(q, e, g.cg, wp + (gi * blocks + blk) * block_size, xs, taps,
+                                     y + (n * q.k + gi * g.kg + k0) * g.p, pos, nv, std::min<int64_t>(MR, g.kg - k0),
+                                     b ? b + gi * g.kg + k0 : nullptr);
     }
   });
 }
@@ -312,25 +313,20 @@ void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, co
   });
   const LineOrder order(q, g);
   const int64_t tiles = (g.lines + LINES - 1) / LINES, blocks = kgp / (NV * LV), OH = q.out[1];
-  const int64_t items = q.n * q.groups * tiles;
-  const int64_t item_work = g.kg * g.ck * LINES * OW;
-  parallel_for(0, items, std::max<int64_t>(1, kParallelWork / item_work), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / (q.groups * tiles), gi = t / tiles % q.groups, tile = t % tiles;
-      const T* xs[LINES];
-      int64_t pos[LINES];
-      TapRange taps;
-      const int lines = static_cast<int>(std::min<int64_t>(LINES, g.lines - tile * LINES));
-      for (int j = 0; j < LINES; ++j) {
-        const int64_t line = order.order[tile * LINES + std::min(j, lines - 1)];  // a short tile repeats its last line
-        pos[j] = line * OW;
-        xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp;
-        taps.add(order.meets[line]);
-      }
-      for (int64_t blk = 0; blk < blocks; ++blk)
-        forward_narrow_tile<T, OW, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
-                                              y + (n * q.k + gi * g.kg) * g.p, pos, lines, b ? b + gi * g.kg : nullptr);
+  for_each_tile(q, tiles, g.kg * g.ck * LINES * OW, [&](int64_t n, int64_t gi, int64_t tile) {
+    const T* xs[LINES];
+    int64_t pos[LINES];
+    TapRange taps;
+    const int lines = static_cast<int>(std::min<int64_t>(LINES, g.lines - tile * LINES));
+    for (int j = 0; j < LINES; ++j) {
+      const int64_t line = order.order[tile * LINES + std::min(j, lines - 1)];  // a short tile repeats its last line
+      pos[j] = line * OW;
+      xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp;
+      taps.add(order.meets[line]);
     }
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      forward_narrow_tile<T, OW, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
+                                            y + (n * q.k + gi * g.kg) * g.p, pos, lines, b ? b + gi * g.kg : nullptr);
   });
 }
 
