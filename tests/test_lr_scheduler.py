@@ -60,6 +60,26 @@ MAKERS = {
     "sequential3": lambda m, o: m.SequentialLR(
         o, [m.ExponentialLR(o, gamma=0.8), m.StepLR(o, step_size=3), m.LinearLR(o, start_factor=0.5)],
         milestones=[4, 15]),
+    "lambda": lambda m, o: m.LambdaLR(o, lambda e: 0.95 ** e),
+    "lambda-list": lambda m, o: m.LambdaLR(o, [lambda e: 1 / (1 + e), lambda e: 0.5 if e > 10 else 1.0]),
+    "multiplicative": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.9 if e % 2 else 1.01),
+    "constant": lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=6),
+    "constant-default": lambda m, o: m.ConstantLR(o),
+    "polynomial": lambda m, o: m.PolynomialLR(o, total_iters=20, power=2.0),
+    "polynomial-default": lambda m, o: m.PolynomialLR(o),
+    "warm-restarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=7, eta_min=0.001),
+    "warm-restarts-mult": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "cyclic": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4, cycle_momentum=False),
+    "cyclic-tri2": lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.2, step_size_up=3, step_size_down=5,
+                                           mode="triangular2", cycle_momentum=False),
+    "cyclic-exp": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=5, mode="exp_range",
+                                          gamma=0.97, cycle_momentum=False),
+    "cyclic-fn": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=5,
+                                         scale_fn=lambda x: 1 / (1 + x), scale_mode="iterations", cycle_momentum=False),
+    "chained": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=4),
+                                                m.ExponentialLR(o, gamma=0.9)]),
+    "chained-opt": lambda m, o: m.ChainedScheduler([m.LinearLR(o, start_factor=0.2, total_iters=5),
+                                                    m.StepLR(o, step_size=6, gamma=0.5)], optimizer=o),
 }
 
 
@@ -155,3 +175,68 @@ def test_sequential_errors():
         sched.SequentialLR(o, [sched.StepLR(o, 2), sched.StepLR(o, 3)], milestones=[])
     with pytest.raises(ValueError, match="ReduceLROnPlateau"):
         sched.SequentialLR(o, [sched.StepLR(o, 2), sched.ReduceLROnPlateau(o)], milestones=[3])
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_cyclic_momentum_matches_torch(opt_name):
+    kwargs = {"momentum": 0.9} if opt_name == "SGD" else {}
+    run_both(lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4, base_momentum=0.8,
+                                     max_momentum=0.95), opt_name=opt_name, check_momentum=True, **kwargs)
+
+
+def test_warm_restarts_fractional_epochs_match_torch():
+    # one step per batch: epoch + i / iters, and a jump back to an earlier epoch
+    ours, theirs = pair("SGD", (0.1, 0.05))
+    a = sched.CosineAnnealingWarmRestarts(ours, T_0=2, T_mult=3, eta_min=0.01)
+    b = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(theirs, T_0=2, T_mult=3, eta_min=0.01)
+    for epoch in [0.25, 0.5, 1.75, 2.0, 3.5, 7.9, 8.0, 9.2, 26.0, 30.5, 1.0]:
+        a.step(epoch)
+        b.step(epoch)
+        assert_same_lrs(a.get_last_lr(), b.get_last_lr())
+        assert a.last_epoch == b.last_epoch
+
+
+def test_new_scheduler_errors():
+    o, _ = pair()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sched.ConstantLR(o, factor=1.5)
+    with pytest.raises(ValueError, match="T_0"):
+        sched.CosineAnnealingWarmRestarts(o, T_0=0)
+    with pytest.raises(ValueError, match="T_mult"):
+        sched.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=0)
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        sched.CosineAnnealingWarmRestarts(o, T_0=2).step(-1)
+    with pytest.raises(ValueError, match="mode is invalid"):
+        sched.CyclicLR(o, base_lr=0.1, max_lr=1.0, mode="sawtooth")
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        sched.LambdaLR(o, [lambda e: 1.0, lambda e: 1.0])
+    with pytest.raises(ValueError, match="at least one"):
+        sched.ChainedScheduler([])
+    o2, _ = pair()
+    with pytest.raises(ValueError, match="same optimizer"):
+        sched.ChainedScheduler([sched.StepLR(o, 2), sched.StepLR(o2, 2)])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        sched.ChainedScheduler([sched.StepLR(o, 2), sched.ReduceLROnPlateau(o)])
+
+
+def test_lambda_and_chained_state_dict_resume():
+    ours, _ = pair()
+    a = sched.ChainedScheduler([sched.LambdaLR(ours, lambda e: 0.9 ** e), sched.ConstantLR(ours, factor=0.5)])
+    for _ in range(7):
+        ours.step()
+        a.step()
+    state = a.state_dict()
+    assert all("lr_lambdas" not in s for s in state["_schedulers"])  # functions are not saved
+    ours2, _ = pair()
+    for g, h in zip(ours2.param_groups, ours.param_groups):
+        g["initial_lr"] = h["initial_lr"]
+    b = sched.ChainedScheduler([sched.LambdaLR(ours2, lambda e: 0.9 ** e, last_epoch=0),
+                                sched.ConstantLR(ours2, factor=0.5, last_epoch=0)])
+    b.load_state_dict(state)
+    for g, h in zip(ours2.param_groups, ours.param_groups):
+        g["lr"] = h["lr"]
+    for _ in range(5):
+        ours.step()
+        a.step()
+        b.step()
+        assert_same_lrs(a.get_last_lr(), b.get_last_lr())
