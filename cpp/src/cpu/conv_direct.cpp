@@ -16,8 +16,10 @@
 //     input channel and kw: MR weights (broadcast, from a copy of W packed per tile) times
 //     NV vectors of the padded input (loaded where they lie, kw elements further). The
 //     lines are ordered by the taps they meet, so a tile's lines skip the same ones.
-//   forward, lines of 4 or 8 with AVX-512: turned, LINES lines x OW outputs (each input
-//     element broadcast) x NV vectors of output channels (W packed channels-last).
+//   forward, lines of 4 or 8 with AVX-512: turned, runs of 2 outputs of a few lines (each
+//     input element broadcast) x NV vectors of output channels (W packed channels-last); the
+//     runs are ordered by the taps they meet, so the taps along W that meet only padding
+//     for a whole tile are skipped too.
 //   weight grad, lines of whole vectors: MK output channels x the KW taps of one (c, kd,
 //     kh), each a vector along the lines (gy and the input loaded where they lie, no
 //     broadcasts), summed across lanes at the end; exact skipping in D and H.
@@ -30,6 +32,7 @@
 // dilation 1), and the stride is 1 in every dimension.
 #include <algorithm>
 #include <array>
+#include <tuple>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -246,16 +249,21 @@ void forward_direct(const ConvParams& q, const Geometry& g, T* y, const T* x, co
 }
 
 // The forward for output lines of 4 or 8 with AVX-512: there, vectors along the lines would
-// be a quarter or a half of a register, so the tile is turned: LINES output lines x OW outputs
-// (each input element broadcast) x NV vectors of output channels (loaded from a copy of W
-// packed (kd, kh, c, kw, channels)). Measured faster than half-register vectors along lines of
-// 8, and twice as fast for lines of 4.
+// be a quarter or a half of a register, so the tile is turned: outputs (each input element
+// broadcast) x NV vectors of output channels (loaded from a copy of W packed (kd, kh, c, kw,
+// channels)). Measured faster than half-register vectors along lines of 8, and twice as fast
+// for lines of 4.
 
-template <typename T, int OW, int KW, int LINES, int NV>
+// A tile is SEG runs of SL outputs of a line (runs, not whole lines, so that the taps along W
+// that meet only padding for every output of the tile are skipped too: the first and last
+// runs of a line), the runs ordered by the taps they meet.
+constexpr int kNarrowRun = 2;
+
+template <typename T, int KW, int SEG, int NV>
 void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e, const T* wt, int64_t kgp,
-                         const T* const* x, const TapRange& taps, int64_t k0, T* y, const int64_t* pos, int lines,
-                         const T* bias) {
-  constexpr int R = LINES * OW, LV = kVecBytes / static_cast<int>(sizeof(T));
+                         const T* const* x, const TapRange& taps, int64_t kw0, int64_t kw1, int64_t k0, T* y,
+                         const int64_t* pos, int runs, const T* bias) {
+  constexpr int SL = kNarrowRun, R = SEG * SL, LV = kVecBytes / static_cast<int>(sizeof(T));
   using V = typename VecOf<T>::type;
   V acc[R][NV];
   for (int r = 0; r < R; ++r)
@@ -265,27 +273,26 @@ void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e
     for (int64_t kh = taps.kh0; kh < taps.kh1; ++kh) {
       const T* wp = wt + (kd * KH + kh) * g.cg * KW * kgp + k0;
       const int64_t at = (kd * q.dilation[0] * e.hp + kh * q.dilation[1]) * e.wp;
-      const T* xl[LINES];
-      for (int j = 0; j < LINES; ++j) xl[j] = x[j] + at;
+      const T* xl[SEG];
+      for (int j = 0; j < SEG; ++j) xl[j] = x[j] + at;
       for (int64_t c = 0; c < g.cg; ++c, wp += KW * kgp) {
-#pragma GCC unroll 5
-        for (int kw = 0; kw < KW; ++kw) {
+        for (int64_t kw = kw0; kw < kw1; ++kw) {
           V wv[NV];
           for (int v = 0; v < NV; ++v) std::memcpy(&wv[v], wp + kw * kgp + v * LV, sizeof(V));
-          for (int j = 0; j < LINES; ++j)
-            for (int o = 0; o < OW; ++o) {
+          for (int j = 0; j < SEG; ++j)
+            for (int o = 0; o < SL; ++o) {
               const T a = xl[j][o + kw];
-              for (int v = 0; v < NV; ++v) acc[j * OW + o][v] += a * wv[v];
+              for (int v = 0; v < NV; ++v) acc[j * SL + o][v] += a * wv[v];
             }
         }
-        for (int j = 0; j < LINES; ++j) xl[j] += plane;
+        for (int j = 0; j < SEG; ++j) xl[j] += plane;
       }
     }
-  for (int j = 0; j < lines; ++j)
-    for (int o = 0; o < OW; ++o)
+  for (int j = 0; j < runs; ++j)
+    for (int o = 0; o < SL; ++o)
       for (int v = 0; v < NV; ++v) {
         T lanes[LV];
-        std::memcpy(lanes, &acc[j * OW + o][v], sizeof(V));
+        std::memcpy(lanes, &acc[j * SL + o][v], sizeof(V));
         for (int l = 0; l < LV && k0 + v * LV + l < g.kg; ++l) {
           const int64_t k = k0 + v * LV + l;
           y[k * g.p + pos[j] + o] = lanes[l] + (bias ? bias[k] : T(0));
@@ -293,9 +300,9 @@ void forward_narrow_tile(const ConvParams& q, const Geometry& g, const Padded& e
       }
 }
 
-template <typename T, int OW, int KW, int LINES, int NV>
+template <typename T, int KW, int SEG, int NV>
 void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, const T* w, const T* b) {
-  constexpr int LV = kVecBytes / static_cast<int>(sizeof(T));
+  constexpr int LV = kVecBytes / static_cast<int>(sizeof(T)), SL = kNarrowRun;
   const Padded e(q);
   T* xp = pad_scratch.get<T>(q.n * q.c * e.plane());
   pad_input(q, e, x, xp);
@@ -311,22 +318,39 @@ void forward_narrow(const ConvParams& q, const Geometry& g, T* y, const T* x, co
       }
     }
   });
-  const LineOrder order(q, g);
-  const int64_t tiles = (g.lines + LINES - 1) / LINES, blocks = kgp / (NV * LV), OH = q.out[1];
-  for_each_tile(q, tiles, g.kg * g.ck * LINES * OW, [&](int64_t n, int64_t gi, int64_t tile) {
-    const T* xs[LINES];
-    int64_t pos[LINES];
+  // The runs (line, first output), ordered by the taps (kd, kh) and kw that meet the input.
+  const LineOrder lines(q, g);
+  const int64_t per_line = g.ow / SL, count = g.lines * per_line;
+  std::vector<std::array<int64_t, 2>> kws(static_cast<size_t>(per_line));
+  for (int64_t r = 0; r < per_line; ++r) {
+    int64_t lo, hi, lo1, hi1;
+    taps_meeting(KW, 1, r * SL, q.in[2], q.pad[2], lo, hi);
+    taps_meeting(KW, 1, r * SL + SL - 1, q.in[2], q.pad[2], lo1, hi1);
+    kws[r] = {std::min(lo, lo1), std::max(hi, hi1)};
+  }
+  std::vector<int64_t> runs(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) runs[i] = i;
+  std::stable_sort(runs.begin(), runs.end(), [&](int64_t u, int64_t v) {
+    return std::tie(lines.meets[u / per_line], kws[u % per_line]) < std::tie(lines.meets[v / per_line], kws[v % per_line]);
+  });
+  const int64_t tiles = (count + SEG - 1) / SEG, blocks = kgp / (NV * LV), OH = q.out[1];
+  for_each_tile(q, tiles, g.kg * g.ck * SEG * SL, [&](int64_t n, int64_t gi, int64_t tile) {
+    const T* xs[SEG];
+    int64_t pos[SEG];
     TapRange taps;
-    const int lines = static_cast<int>(std::min<int64_t>(LINES, g.lines - tile * LINES));
-    for (int j = 0; j < LINES; ++j) {
-      const int64_t line = order.order[tile * LINES + std::min(j, lines - 1)];  // a short tile repeats its last line
-      pos[j] = line * OW;
-      xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp;
-      taps.add(order.meets[line]);
+    int64_t kw0 = KW, kw1 = 0;
+    const int nr = static_cast<int>(std::min<int64_t>(SEG, count - tile * SEG));
+    for (int j = 0; j < SEG; ++j) {
+      const int64_t run = runs[tile * SEG + std::min(j, nr - 1)];  // a short tile repeats its last run
+      const int64_t line = run / per_line, ow = run % per_line * SL;
+      pos[j] = line * g.ow + ow;
+      xs[j] = xp + (((n * q.c + gi * g.cg) * e.dp + line / OH) * e.hp + line % OH) * e.wp + ow;
+      taps.add(lines.meets[line]);
+      kw0 = std::min(kw0, kws[run % per_line][0]), kw1 = std::max(kw1, kws[run % per_line][1]);
     }
     for (int64_t blk = 0; blk < blocks; ++blk)
-      forward_narrow_tile<T, OW, KW, LINES, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, blk * NV * LV,
-                                            y + (n * q.k + gi * g.kg) * g.p, pos, lines, b ? b + gi * g.kg : nullptr);
+      forward_narrow_tile<T, KW, SEG, NV>(q, g, e, wt + gi * group_size, kgp, xs, taps, kw0, kw1, blk * NV * LV,
+                                          y + (n * q.k + gi * g.kg) * g.p, pos, nr, b ? b + gi * g.kg : nullptr);
   });
 }
 
@@ -549,13 +573,9 @@ bool direct_forward(const ConvParams& q, const Geometry& g, T* y, const T* x, co
       const int64_t lanes = kVecBytes / static_cast<int64_t>(sizeof(T)), vectors = (g.kg + lanes - 1) / lanes;
       return with_instance(q.kernel[2], kVecBytes, [&](auto KW, auto) {
         constexpr int kw = decltype(KW)::value;
-        if (g.ow == 8) {
-          if (vectors >= 2) return forward_narrow<T, 8, kw, 1, 2>(q, g, y, x, w, b);
-          return forward_narrow<T, 8, kw, 2, 1>(q, g, y, x, w, b);
-        }
-        if (vectors >= 4) return forward_narrow<T, 4, kw, 1, 4>(q, g, y, x, w, b);
-        if (vectors >= 2) return forward_narrow<T, 4, kw, 2, 2>(q, g, y, x, w, b);
-        forward_narrow<T, 4, kw, 4, 1>(q, g, y, x, w, b);
+        if (vectors >= 4) return forward_narrow<T, kw, 2, 4>(q, g, y, x, w, b);
+        if (vectors >= 2) return forward_narrow<T, kw, 4, 2>(q, g, y, x, w, b);
+        forward_narrow<T, kw, 8, 1>(q, g, y, x, w, b);
       });
     }
   return with_instance(q.kernel[2], vector_bytes_dividing<T>(g.ow), [&](auto KW, auto Bytes) {
