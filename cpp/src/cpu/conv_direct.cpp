@@ -32,8 +32,8 @@
 // dilation 1), and the stride is 1 in every dimension.
 #include <algorithm>
 #include <array>
-#include <tuple>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
