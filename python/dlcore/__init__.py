@@ -82,6 +82,7 @@ from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 from ._summary import summary  # noqa: E402,F401
+from ._dtypeinfo import finfo, iinfo  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
 from . import ops  # noqa: E402,F401
