@@ -224,14 +224,20 @@ _SEG_ONLY = ("loss", "base_channels", "depth", "hflip")
 _LM_ONLY = ("max_steps", "block_size", "tokenizer", "warmup", "dropout", "eval_interval", "sample_tokens", "prompt")
 
 
+def _given_options(args, config_class):
+    """The options of ``config_class`` given on the command line (the others are left to its
+    recipe)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+            if getattr(args, f.name, None) is not None}
+
+
 def _cmd_train_lm(args, parser):
     from .lm import LMConfig, train_lm
 
     for name in _IMAGE_ONLY + _DETECT_ONLY + _DETECT_SEG + _SEG_ONLY:
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} applies to image models, not to language model {args.model!r}")
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(LMConfig)
-             if getattr(args, f.name, None) is not None}
+    given = _given_options(args, LMConfig)
     result = train_lm(LMConfig(**given))
     return 130 if result["status"] == "interrupted" else 0
 
@@ -247,8 +253,7 @@ def _cmd_train_detector(args, parser):
     if args.dataset is not None and args.dataset != "shapes" and not args.dataset.startswith("yolo:"):
         parser.error(f"{args.model!r} is a detector: --dataset must be shapes or yolo:DIR_OR_YAML, "
                      f"got {args.dataset!r}")
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(DetectConfig)
-             if getattr(args, f.name, None) is not None}
+    given = _given_options(args, DetectConfig)
     result = train_detector(DetectConfig(**given))
     if result["status"] == "interrupted":
         return 130
@@ -268,8 +273,7 @@ def _cmd_train_segmenter(args, parser):
         parser.error(f"--scheduler for a segmentation model must be poly, cosine or none, got {args.scheduler!r}")
     if args.optimizer is not None and args.optimizer not in ("adam", "adamw", "sgd", "rmsprop"):
         parser.error(f"--optimizer {args.optimizer!r} does not apply to segmentation models")
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegConfig)
-             if getattr(args, f.name, None) is not None}
+    given = _given_options(args, SegConfig)
     result = train_segmenter(SegConfig(**given))
     if result["status"] == "interrupted":
         return 130
@@ -337,8 +341,7 @@ def _cmd_train(args, parser):
         if getattr(args, name, None) is not None:
             parser.error(f"--{name.replace('_', '-')} applies to language models, not to image model {args.model!r}")
     # the options given on the command line; TrainConfig's defaults (the recipe) for the rest
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name, None) is not None}
+    given = _given_options(args, TrainConfig)
     config = TrainConfig(**given)
     result = train(config)
     if result["status"] == "interrupted":

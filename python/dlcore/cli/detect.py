@@ -37,8 +37,8 @@ import dlcore
 
 from .epochs import EpochRun
 from .errors import CLIError, one_line
-from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
-                    read_run_checkpoint, stderr_log)
+from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, options_with_defaults,
+                    read_checkpoint, read_run_checkpoint, stderr_log)
 
 __all__ = ["DetectConfig", "train_detector", "evaluate_detector_checkpoint", "detect_images", "is_detector",
            "is_detector_checkpoint", "DETECT_RECIPES", "DETECT_CHECKPOINT_FORMAT", "load_detection_splits"]
@@ -88,13 +88,8 @@ class DetectConfig:
     progress: Optional[bool] = None
 
     def resolved(self):
-        values = dataclasses.asdict(self)
-        recipe = dict(DETECT_RECIPES["default"])
-        recipe.update(DETECT_RECIPES.get(self.model.lower(), {}))
-        for key, default in recipe.items():
-            if values.get(key) is None:
-                values[key] = default
-        return DetectConfig(**values)
+        recipe = {**DETECT_RECIPES["default"], **DETECT_RECIPES.get(self.model.lower(), {})}
+        return DetectConfig(**options_with_defaults(self, recipe))
 
 
 _RUN_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "lrf", "optimizer", "momentum", "weight_decay",

@@ -33,8 +33,8 @@ from dlcore.data.datasets import Shakespeare
 from dlcore.data.tokenizers import tokenizer_from_config
 
 from .errors import CLIError, one_line
-from .train import (BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
-                    save_interrupted, stderr_log)
+from .train import (BEST, LAST, _SigintFlag, _check_seed, _default_out, _write_json, checkpoint_format,
+                    options_with_defaults, read_checkpoint, save_interrupted, stderr_log)
 
 __all__ = ["LMConfig", "train_lm", "generate_from_checkpoint", "evaluate_lm_checkpoint", "is_lm_checkpoint", "lm_family", "LM_RECIPES", "LM_CHECKPOINT_FORMAT"]
 
@@ -94,11 +94,8 @@ class LMConfig:
         family = lm_family(self.model)
         if family is None:
             raise CLIError(f"model {self.model!r} is not a language model (gpt*, bert*, lstm, gru)", 2)
-        values = dataclasses.asdict(self)
         recipe = LM_RECIPES[family]
-        for key, default in {**recipe, **_SAMPLE_DEFAULTS}.items():
-            if key != "model" and values.get(key) is None:
-                values[key] = default
+        values = options_with_defaults(self, {k: v for k, v in {**recipe, **_SAMPLE_DEFAULTS}.items() if k != "model"})
         if self.model.lower() in ("gpt", "bert", "lstm"):
             values["model"] = recipe["model"] if self.model.lower() != "lstm" else "char_lstm"
         return LMConfig(**values)

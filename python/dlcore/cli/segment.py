@@ -46,8 +46,8 @@ import dlcore
 
 from .epochs import EpochRun
 from .errors import CLIError, one_line
-from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, read_checkpoint,
-                    read_run_checkpoint, stderr_log)
+from .train import (BEST, LAST, _check_seed, _default_out, _write_json, checkpoint_format, options_with_defaults,
+                    read_checkpoint, read_run_checkpoint, stderr_log)
 
 __all__ = ["SegConfig", "train_segmenter", "evaluate_segmenter_checkpoint", "segment_files", "is_segmenter",
            "is_segmenter_checkpoint", "SEG_RECIPES", "SEG_CHECKPOINT_FORMAT", "load_segmentation_data",
@@ -111,12 +111,7 @@ class SegConfig:
     progress: Optional[bool] = None
 
     def resolved(self):
-        values = dataclasses.asdict(self)
-        recipe = dict(SEG_RECIPES["default"])
-        recipe.update(SEG_RECIPES.get(self.model.lower(), {}))
-        for key, default in recipe.items():
-            if values.get(key) is None:
-                values[key] = default
+        values = options_with_defaults(self, {**SEG_RECIPES["default"], **SEG_RECIPES.get(self.model.lower(), {})})
         values["model"] = values["model"].lower()
         return SegConfig(**values)
 

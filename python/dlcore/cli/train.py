@@ -81,6 +81,15 @@ def recipe_for(model):
     return recipe
 
 
+def options_with_defaults(config, recipe):
+    """A run config's options as a dict, each one left out (None) taken from ``recipe``."""
+    values = dataclasses.asdict(config)
+    for key, default in recipe.items():
+        if values.get(key) is None:
+            values[key] = default
+    return values
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Options of one training run; None means "from the model's recipe" (see RECIPES)."""
@@ -114,10 +123,7 @@ class TrainConfig:
 
     def resolved(self):
         """A copy with every None option filled from the model's recipe."""
-        values = dataclasses.asdict(self)
-        for key, default in recipe_for(self.model).items():
-            if values.get(key) is None:
-                values[key] = default
+        values = options_with_defaults(self, recipe_for(self.model))
         if values["schedule_epochs"] is None:
             values["schedule_epochs"] = values["epochs"]
         return TrainConfig(**values)
