@@ -29,6 +29,7 @@ class LRScheduler:
     ``get_lr()``; ``get_last_lr()`` returns the lrs it set last."""
 
     _is_initial = False
+    _not_saved = ("optimizer",)  # attributes state_dict() leaves out
 
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
@@ -79,50 +80,42 @@ class LRScheduler:
         self._last_lr = self._group_lrs()
 
     def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        return {k: v for k, v in self.__dict__.items() if k not in self._not_saved}
 
     def load_state_dict(self, state_dict):
         self.__dict__.update(state_dict)
 
 
-def _lambdas(optimizer, lr_lambda):
-    if isinstance(lr_lambda, (list, tuple)):
-        if len(lr_lambda) != len(optimizer.param_groups):
-            raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
-        return list(lr_lambda)
-    return [lr_lambda] * len(optimizer.param_groups)
+class _LambdaScheduler(LRScheduler):
+    """A scheduler driven by ``lr_lambda``: one function, or one per parameter group."""
 
-
-class LambdaLR(LRScheduler):
-    """lr = initial lr * lr_lambda(epoch), one function or one per group."""
+    _not_saved = ("optimizer", "lr_lambdas")  # the functions may not pickle; torch leaves them out too
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        groups = len(optimizer.param_groups)
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != groups:
+                raise ValueError(f"Expected {groups} lr_lambdas, but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * groups
         super().__init__(optimizer, last_epoch)
+
+
+class LambdaLR(_LambdaScheduler):
+    """lr = initial lr * lr_lambda(epoch), one function or one per group."""
 
     def get_lr(self):
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
-    def state_dict(self):  # the functions are left out (they may not pickle), as in torch
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
 
-
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_LambdaScheduler):
     """lr *= lr_lambda(epoch) at every step after the first."""
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         if self.last_epoch > 0:
             return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas, self._group_lrs())]
         return self._group_lrs()
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
 
 
 class StepLR(LRScheduler):
@@ -321,6 +314,8 @@ class CyclicLR(LRScheduler):
     step ('exp_range': gamma ** step), or by ``scale_fn``; momentum (SGD) or beta1 (Adam) cycles
     inversely between max_momentum and base_momentum. Steps once per batch."""
 
+    _not_saved = ("optimizer", "_scale_fn_custom")  # a custom scale_fn is left out, as in torch
+
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
                  max_momentum=0.9, last_epoch=-1):
@@ -384,8 +379,6 @@ class CyclicLR(LRScheduler):
                     group["momentum"] = momentum
         return lrs
 
-    def state_dict(self):  # a custom scale_fn is left out, as in torch
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_scale_fn_custom")}
 
 
 class OneCycleLR(LRScheduler):
