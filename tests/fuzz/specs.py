@@ -1274,7 +1274,7 @@ def g_misc(c):
         c.result(f"(y.requires_grad, {x}.requires_grad_().sum().backward())")
 
 
-@spec("functional_extra", covers=(), weight=0.7)
+@spec("functional_extra", covers=("prelu",), weight=0.7)
 def g_functional_extra(c):
     """The functionals not drawn elsewhere: glu, prelu, dice_loss, upsample."""
     dtype = c.fdtype()

@@ -291,6 +291,7 @@ DL_REGISTER_OPS({"neg", "unary", true}, {"abs", "unary", true}, {"sign", "unary"
                 {"sin", "unary", true}, {"cos", "unary", true}, {"logical_not", "unary", false},
                 {"sigmoid", "activation", true}, {"tanh", "activation", true}, {"relu", "activation", true},
                 {"leaky_relu", "activation", true}, {"gelu", "activation", true}, {"silu", "activation", true},
-                {"softplus", "activation", true}, {"elu", "activation", true}, {"clamp", "unary", true});
+                {"softplus", "activation", true}, {"elu", "activation", true}, {"clamp", "unary", true},
+                {"prelu", "activation", true});
 
 }  // namespace dlcore
