@@ -11,12 +11,32 @@
 // A backward formula reads forward tensors through SavedTensor, which records the version
 // counter at save time (Note [Version counter]) and refuses a tensor modified in place since.
 // Outputs are saved as detached aliases so that out -> grad_fn -> saved(out) is no cycle.
+//
+// Note [Hooks]
+// Hooks are type-erased callables (the bindings wrap Python functions in them). A tensor
+// hook sees the gradient w.r.t. a tensor before anything else uses it and may replace it:
+// for a non-leaf it lives on the tensor's grad_fn, keyed by output index, so it stays with
+// the value it was registered on even if the tensor is later written in place; for a leaf it
+// lives in a side table keyed by the tensor (weakly: the table itself keeps no tensor alive,
+// though a hook whose closure holds its own tensor does) and runs before AccumulateGrad.
+// Per node the engine runs, in order: tensor hooks, retain_grad, autograd.grad captures,
+// pre-hooks (all grads), the node, post-hooks, and for a leaf the post-accumulate-grad
+// hooks. Hook lists are copied on write, so a walk reads a snapshot.
+//
+// Note [Anomaly mode]
+// When anomaly mode is on, every node recorded remembers the Python stack of the forward
+// call that made it (captured through a callback the bindings install: the core does not
+// know Python), and the engine checks each backward's outputs for NaN. When a node fails,
+// the engine reports the node with its forward stack before the error propagates. With the
+// mode off none of this runs: recording costs one relaxed atomic load.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "dlcore/tensor.h"
@@ -41,6 +61,20 @@ struct InputMeta {
 // (release_deferred), and the outermost release empties the queue in a loop.
 void release_deferred(std::shared_ptr<void> owned);
 
+// Note [Hooks]. A tensor hook returns a replacement gradient, or null to keep it. A pre-hook
+// gets the gradients w.r.t. the node's outputs and a post-hook also the gradients it
+// returned; both may replace entries in place.
+using TensorHook = std::function<Tensor(const Tensor& grad)>;
+using NodePreHook = std::function<void(std::vector<Tensor>& grad_outputs)>;
+using NodePostHook = std::function<void(std::vector<Tensor>& grad_inputs, const std::vector<Tensor>& grad_outputs)>;
+using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
+
+struct NodeHooks {
+  std::vector<std::tuple<uint32_t, int64_t, TensorHook>> tensor;  // (output index, id, hook)
+  std::vector<std::pair<int64_t, NodePreHook>> pre;
+  std::vector<std::pair<int64_t, NodePostHook>> post;
+};
+
 struct Node : std::enable_shared_from_this<Node> {
   virtual ~Node();
   // grads[k] is the gradient w.r.t. forward output k (null when no gradient reached it).
@@ -57,6 +91,11 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
   // Whether input i needs a gradient (its edge is valid).
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].valid(); }
+  // Note [Hooks]: null until a hook is registered; replaced, never modified, under `mutex`.
+  std::shared_ptr<const NodeHooks> hooks;
+  std::shared_ptr<const NodeHooks> hooks_snapshot();
+  // Note [Anomaly mode]: the forward Python stack, recorded only in anomaly mode.
+  std::shared_ptr<const std::string> forward_trace;
   // Note [Concurrent backward]: several threads may run backward over one retained graph
   // (the GIL is released during the walk). Each walk has its own buffers; what they share is
   // the .grad of leaves and of retain_grad() tensors, updated under the owning node's mutex.
@@ -128,7 +167,8 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
 bool inplace_records(const Tensor& target, std::initializer_list<const Tensor*> others);
 // For in-place ops: `t` keeps its identity but its history becomes `node` (output 0); through
 // a view, the base's history takes the write (Note [Views and in-place writes]).
-void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node);
+// `output_nr` is the output of `node` that `t` becomes (only 0 through a view).
+void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node, uint32_t output_nr = 0);
 // Raises if `t` may not be written in place under autograd: a leaf that requires grad, a view
 // of one, or a view made under no_grad (Note [Views and in-place writes]).
 void check_inplace(const Tensor& t, const char* op);
@@ -156,5 +196,39 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
 
 void retain_grad(const Tensor& t);
 void set_requires_grad(const Tensor& t, bool on);
+
+// ---- hooks (Note [Hooks]) -----------------------------------------------------------------
+// Removes the hook it names, if its tensor or node is still alive; removing twice is a no-op.
+struct HookHandle {
+  std::weak_ptr<Node> node;
+  std::weak_ptr<TensorImpl> leaf;
+  int64_t id = 0;
+  void remove() const;
+};
+HookHandle register_tensor_hook(const Tensor& t, TensorHook hook);
+HookHandle register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateHook hook);
+HookHandle register_node_prehook(const std::shared_ptr<Node>& node, NodePreHook hook);
+HookHandle register_node_posthook(const std::shared_ptr<Node>& node, NodePostHook hook);
+// The hooks of a leaf (null when none): tensor hooks and post-accumulate-grad hooks.
+struct LeafHooks {
+  std::weak_ptr<TensorImpl> owner;
+  std::vector<std::pair<int64_t, TensorHook>> tensor;
+  std::vector<std::pair<int64_t, PostAccumulateHook>> post_accumulate;
+};
+std::shared_ptr<const LeafHooks> leaf_hooks(const Tensor& t);
+
+// ---- anomaly mode (Note [Anomaly mode]) ----------------------------------------------------
+bool anomaly_enabled();
+bool anomaly_check_nan();
+void set_anomaly_enabled(bool on, bool check_nan = true);
+// Installed by the bindings: the current Python stack as text, and the report of a node that
+// failed in backward (its name and forward stack).
+using TraceCapture = std::string (*)();
+using AnomalyReport = void (*)(const Node& failed);
+void set_anomaly_callbacks(TraceCapture capture, AnomalyReport report);
+// Records the forward stack on `node` when anomaly mode is on (no-op otherwise).
+void note_forward_trace(Node& node);
+// Hands a node that failed in backward to the report callback (anomaly mode).
+void report_anomaly(const Node& failed);
 
 }  // namespace dlcore

@@ -41,6 +41,36 @@ void accumulate(Tensor& slot, Tensor g) {
   }
 }
 
+// Note [Hooks]: a hook's replacement must keep the gradient's shape.
+Tensor hooked(const Tensor& g, const TensorHook& hook) {
+  Tensor r = hook(g);
+  if (!r) return g;
+  DL_CHECK(r->shape() == g->shape(), RuntimeError, "hook: a tensor hook changed the gradient's shape from ",
+           shape_str(g->shape()), " to ", shape_str(r->shape()));
+  return r;
+}
+
+void run_tensor_hooks(const NodeHooks& hooks, std::vector<Tensor>& grads) {
+  for (const auto& [k, id, hook] : hooks.tensor)
+    if (k < grads.size() && grads[k]) grads[k] = hooked(grads[k], hook);
+}
+
+void run_leaf_hooks(const LeafHooks& hooks, std::vector<Tensor>& grads) {
+  for (const auto& [id, hook] : hooks.tensor)
+    if (grads[0]) grads[0] = hooked(grads[0], hook);
+}
+
+// Note [Anomaly mode]
+void check_nan(const Node& node, const std::vector<Tensor>& grads) {
+  GradModeGuard no_grad(false);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor& g = grads[i];
+    if (!g || !is_floating(g->dtype()) || g->numel() == 0) continue;
+    DL_CHECK(item_as_double(any(ne(g, g))) == 0, RuntimeError, "Function '", node.name(),
+             "' returned nan values in its ", i, "th output.");
+  }
+}
+
 struct GraphRoot : Node {
   std::vector<Tensor> grads;
   std::vector<Tensor> apply(std::vector<Tensor>&&) override { return std::move(grads); }
@@ -110,6 +140,11 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
       buffers.erase(it);
       in.resize(node->num_outputs);
     }
+    std::shared_ptr<const NodeHooks> hooks = node->hooks_snapshot();
+    std::shared_ptr<const LeafHooks> leaf;
+    if (node->is_accumulate_grad()) leaf = leaf_hooks(static_cast<AccumulateGrad&>(*node).variable);
+    if (hooks) run_tensor_hooks(*hooks, in);
+    if (leaf) run_leaf_hooks(*leaf, in);
     for (auto& [k, weak] : node->retained) {
       Tensor t = weak.lock();
       if (t && in[k]) {
@@ -128,7 +163,27 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::ve
     bool any = false;
     for (const Tensor& g : in) any = any || g;
     std::vector<Tensor> out;
-    if (any || node == root) out = node->apply(std::move(in));
+    if (any || node == root) {
+      if (hooks)
+        for (const auto& [id, hook] : hooks->pre) hook(in);
+      std::vector<Tensor> grad_outputs;
+      if (hooks && !hooks->post.empty()) grad_outputs = in;
+      if (anomaly_enabled()) {
+        try {
+          out = node->apply(std::move(in));
+          if (anomaly_check_nan()) check_nan(*node, out);
+        } catch (...) {
+          report_anomaly(*node);
+          throw;
+        }
+      } else {
+        out = node->apply(std::move(in));
+      }
+      if (hooks)
+        for (const auto& [id, hook] : hooks->post) hook(out, grad_outputs);
+      if (leaf)
+        for (const auto& [id, hook] : leaf->post_accumulate) hook(static_cast<AccumulateGrad&>(*node).variable);
+    }
     if (!retain_graph) node->release_saved();
     for (size_t i = 0; i < node->next_edges.size(); ++i) {
       const Edge& e = node->next_edges[i];

@@ -3,6 +3,8 @@
 #include "dlcore/autograd.h"
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 
 #include "dlcore/ops.h"
 #include "dlcore/overlap.h"
@@ -59,6 +61,7 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     }
   }
   node->num_outputs = static_cast<uint32_t>(outputs.size());
+  note_forward_trace(*node);
   for (size_t k = 0; k < outputs.size(); ++k) {
     if (!outputs[k]) continue;
     AutogradMeta& m = outputs[k]->autograd_mut();
@@ -202,9 +205,12 @@ void check_inplace(const Tensor& t, const char* op) {
                                "no_grad()"));
 }
 
-void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node) {
-  node->num_outputs = 1;
+void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node, uint32_t output_nr) {
+  node->num_outputs = std::max(node->num_outputs, output_nr + 1);
+  if (!node->forward_trace) note_forward_trace(*node);
   if (t->view_base && t->differentiable_view) {
+    DL_CHECK(node->num_outputs == 1, NotImplementedError, node->name(), ": an in-place write through a view (",
+             t->describe(), ") by a node with ", node->num_outputs, " outputs is not supported");
     // Note [Views and in-place writes]: the base takes the write as a CopySlices.
     const Tensor& base = t->view_base;
     auto copy_slices = std::make_shared<CopySlices>(base, t, node);
@@ -222,7 +228,7 @@ void rebase_history(const Tensor& t, const std::shared_ptr<Node>& node) {
   }
   AutogradMeta& m = t->autograd_mut();
   m.grad_fn = node;
-  m.output_nr = 0;
+  m.output_nr = output_nr;
 }
 
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
@@ -266,6 +272,164 @@ void set_requires_grad(const Tensor& t, bool on) {
 void check_no_double_backward(const Node& node) {
   if (grad_enabled())
     throw NotImplementedError(str_cat(node.name(), ": double backward (create_graph=True) is not supported"));
+}
+
+// ---- hooks (Note [Hooks]) ------------------------------------------------------------------
+namespace {
+std::atomic<int64_t> g_next_hook_id{1};
+
+// Leaf hooks by tensor address; `owner` tells a live entry from one whose tensor is gone (and
+// whose address may be reused). Dead entries are dropped whenever the table is written.
+std::mutex g_leaf_mutex;
+std::unordered_map<const TensorImpl*, std::shared_ptr<const LeafHooks>> g_leaf_hooks;
+std::atomic<size_t> g_leaf_entries{0};  // lets a backward without leaf hooks skip the lock
+
+template <typename Edit>
+void edit_leaf_hooks(const Tensor& t, Edit edit) {
+  std::vector<std::shared_ptr<const LeafHooks>> dead;  // freed after unlocking
+  std::lock_guard<std::mutex> lock(g_leaf_mutex);
+  for (auto it = g_leaf_hooks.begin(); it != g_leaf_hooks.end();) {
+    if (it->second->owner.expired()) {
+      dead.push_back(std::move(it->second));
+      it = g_leaf_hooks.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto it = g_leaf_hooks.find(t.get());
+  auto next = it == g_leaf_hooks.end() ? std::make_shared<LeafHooks>() : std::make_shared<LeafHooks>(*it->second);
+  next->owner = t;
+  edit(*next);
+  if (it != g_leaf_hooks.end()) dead.push_back(std::move(it->second));
+  if (next->tensor.empty() && next->post_accumulate.empty()) {
+    g_leaf_hooks.erase(t.get());
+  } else {
+    g_leaf_hooks[t.get()] = std::move(next);
+  }
+  g_leaf_entries.store(g_leaf_hooks.size());
+}
+
+template <typename Edit>
+void edit_node_hooks(Node& node, Edit edit) {
+  std::shared_ptr<const NodeHooks> old;  // freed after unlocking
+  std::lock_guard<std::mutex> lock(node.mutex);
+  auto next = node.hooks ? std::make_shared<NodeHooks>(*node.hooks) : std::make_shared<NodeHooks>();
+  edit(*next);
+  old = std::move(node.hooks);
+  node.hooks = std::move(next);
+}
+
+template <typename V>
+void erase_id(V& v, int64_t id) {
+  v.erase(std::remove_if(v.begin(), v.end(), [id](const auto& e) { return std::get<int64_t>(e) == id; }), v.end());
+}
+
+template <typename V>
+void erase_id_pair(V& v, int64_t id) {
+  v.erase(std::remove_if(v.begin(), v.end(), [id](const auto& e) { return e.first == id; }), v.end());
+}
+}  // namespace
+
+std::shared_ptr<const NodeHooks> Node::hooks_snapshot() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return hooks;
+}
+
+std::shared_ptr<const LeafHooks> leaf_hooks(const Tensor& t) {
+  if (g_leaf_entries.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard<std::mutex> lock(g_leaf_mutex);
+  auto it = g_leaf_hooks.find(t.get());
+  if (it == g_leaf_hooks.end() || it->second->owner.lock() != t) return nullptr;
+  return it->second;
+}
+
+void HookHandle::remove() const {
+  if (auto n = node.lock()) {
+    edit_node_hooks(*n, [this](NodeHooks& h) {
+      erase_id(h.tensor, id);
+      erase_id_pair(h.pre, id);
+      erase_id_pair(h.post, id);
+    });
+  } else if (auto t = leaf.lock()) {
+    edit_leaf_hooks(t, [this](LeafHooks& h) {
+      erase_id_pair(h.tensor, id);
+      erase_id_pair(h.post_accumulate, id);
+    });
+  }
+}
+
+HookHandle register_tensor_hook(const Tensor& t, TensorHook hook) {
+  DL_CHECK(t->requires_grad(), RuntimeError, "register_hook: cannot register a hook on a tensor that doesn't "
+           "require gradient (", t->describe(), ")");
+  HookHandle h;
+  h.id = g_next_hook_id++;
+  Edge e = gradient_edge(t);  // refreshes a stale view's history first
+  if (!e.fn->is_accumulate_grad()) {
+    edit_node_hooks(*e.fn, [&](NodeHooks& hs) { hs.tensor.emplace_back(e.input_nr, h.id, std::move(hook)); });
+    h.node = e.fn;
+  } else {
+    edit_leaf_hooks(t, [&](LeafHooks& hs) { hs.tensor.emplace_back(h.id, std::move(hook)); });
+    h.leaf = t;
+  }
+  return h;
+}
+
+HookHandle register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateHook hook) {
+  DL_CHECK(t->requires_grad(), RuntimeError, "register_post_accumulate_grad_hook: cannot register a hook on a "
+           "tensor that doesn't require gradient (", t->describe(), ")");
+  DL_CHECK(t->is_leaf(), RuntimeError, "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+           "registered on non-leaf tensors (", t->describe(), ")");
+  HookHandle h;
+  h.id = g_next_hook_id++;
+  edit_leaf_hooks(t, [&](LeafHooks& hs) { hs.post_accumulate.emplace_back(h.id, std::move(hook)); });
+  h.leaf = t;
+  return h;
+}
+
+HookHandle register_node_prehook(const std::shared_ptr<Node>& node, NodePreHook hook) {
+  HookHandle h;
+  h.id = g_next_hook_id++;
+  edit_node_hooks(*node, [&](NodeHooks& hs) { hs.pre.emplace_back(h.id, std::move(hook)); });
+  h.node = node;
+  return h;
+}
+
+HookHandle register_node_posthook(const std::shared_ptr<Node>& node, NodePostHook hook) {
+  HookHandle h;
+  h.id = g_next_hook_id++;
+  edit_node_hooks(*node, [&](NodeHooks& hs) { hs.post.emplace_back(h.id, std::move(hook)); });
+  h.node = node;
+  return h;
+}
+
+// ---- anomaly mode (Note [Anomaly mode]) -----------------------------------------------------
+namespace {
+std::atomic<bool> g_anomaly{false};
+std::atomic<bool> g_anomaly_nan{true};
+std::atomic<TraceCapture> g_trace_capture{nullptr};
+std::atomic<AnomalyReport> g_anomaly_report{nullptr};
+}  // namespace
+
+bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
+bool anomaly_check_nan() { return g_anomaly_nan.load(std::memory_order_relaxed); }
+void set_anomaly_enabled(bool on, bool check_nan) {
+  g_anomaly_nan.store(check_nan);
+  g_anomaly.store(on);
+}
+
+void set_anomaly_callbacks(TraceCapture capture, AnomalyReport report) {
+  g_trace_capture.store(capture);
+  g_anomaly_report.store(report);
+}
+
+void note_forward_trace(Node& node) {
+  if (!anomaly_enabled()) return;
+  if (TraceCapture capture = g_trace_capture.load())
+    node.forward_trace = std::make_shared<const std::string>(capture());
+}
+
+void report_anomaly(const Node& node) {
+  if (AnomalyReport report = g_anomaly_report.load()) report(node);
 }
 
 // ---- saved tensors ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Autograd from Python: backward, grad, grad-mode context managers and gradcheck.
+"""Autograd from Python: backward, grad, grad-mode context managers, gradcheck, custom
+Functions (function.py), anomaly mode (anomaly_mode.py) and autograd.functional.
 
 The graph walk itself runs in C++ (cpp/src/autograd/engine.cpp); these are thin wrappers.
 """
@@ -6,10 +7,13 @@ import functools
 
 import numpy as np
 
-from . import _C
+from .. import _C
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-           "is_grad_enabled", "gradcheck"]
+           "is_grad_enabled", "set_multithreading_enabled", "gradcheck", "gradgradcheck", "Function",
+           "once_differentiable", "Variable",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
+           "set_anomaly_enabled", "functional", "function", "graph", "variable", "anomaly_mode"]
 
 is_grad_enabled = _C.is_grad_enabled
 
@@ -114,6 +118,20 @@ class set_grad_enabled(_GradMode):
         return wrapper
 
 
+class set_multithreading_enabled:
+    """Accepted for PyTorch compatibility: dlcore runs each backward on the calling thread, so
+    there are no engine worker threads to switch on or off. Works as a call or a context manager."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _flat_outputs(out):
     if isinstance(out, _C.Tensor):
         return [out]
@@ -144,7 +162,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                              "its elements share memory, so they can't be perturbed one at a time. "
                              "Pass a contiguous copy instead")
 
-    outs = [o for o in _flat_outputs(fn(*inputs)) if o.dtype.is_floating_point and o.requires_grad]
+    # Every floating output is checked; one that does not require grad (a derivative computed
+    # without history, say) has an analytical gradient of zero, which the numbers must confirm.
+    outs = [o for o in _flat_outputs(fn(*inputs)) if o.dtype.is_floating_point]
     base = evaluate(inputs)
     for i in diff:
         x = inputs[i]
@@ -171,9 +191,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
             for e in range(n_out):
                 seed = np.zeros(n_out)
                 seed[e] = 1.0
-                from ._tensor import tensor as _tensor
+                from .._tensor import tensor as _tensor
                 g = _tensor(seed.reshape(base[k].shape), dtype=out.dtype)
-                (ga,) = grad([out], [x], [g], retain_graph=True, allow_unused=True)
+                ga = grad([out], [x], [g], retain_graph=True, allow_unused=True)[0] if out.requires_grad else None
                 ga = np.zeros(x_np.shape) if ga is None else ga.numpy().astype(np.float64)
                 for j in range(n_in):
                     num = numeric[j][k].reshape(-1)[e]
@@ -185,3 +205,37 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                             raise AssertionError(msg)
                         return False
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """Checks second derivatives: gradcheck of ``(inputs, grad_outputs) -> grad(fn(inputs), inputs,
+    grad_outputs, create_graph=True)``. ``grad_outputs`` default to random float64 tensors."""
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    outs = [o for o in _flat_outputs(fn(*inputs)) if o.dtype.is_floating_point and o.requires_grad]
+    if grad_outputs is None:
+        from .._tensor import randn
+        grad_outputs = tuple(randn(*o.shape, dtype=_C.dtype.float64, requires_grad=True) for o in outs)
+    else:
+        grad_outputs = tuple(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"gradgradcheck: fn has {len(outs)} differentiable outputs but {len(grad_outputs)} "
+                         "grad_outputs were given")
+    n_in = len(inputs)
+
+    def first_derivatives(*args):
+        ins, gos = args[:n_in], args[n_in:]
+        with enable_grad():  # gradcheck evaluates under no_grad; the first derivatives need a graph
+            ys = [o for o in _flat_outputs(fn(*ins)) if o.dtype.is_floating_point and o.requires_grad]
+            diff = [x for x in ins if isinstance(x, _C.Tensor) and x.requires_grad]
+            grads = grad(ys, diff, list(gos), create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
+
+
+from . import anomaly_mode, function, functional, graph, variable  # noqa: E402
+from .anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,  # noqa: E402
+                           set_anomaly_enabled, set_detect_anomaly)
+from .function import Function, once_differentiable  # noqa: E402
+from .variable import Variable  # noqa: E402
