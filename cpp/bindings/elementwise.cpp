@@ -91,7 +91,29 @@ void bind_elementwise(py::module_& m) {
   DL_BIN("bitwise_and", bitwise_and);
   DL_BIN("bitwise_or", bitwise_or);
   DL_BIN("bitwise_xor", bitwise_xor);
+  DL_BIN("atan2", atan2);
+  DL_BIN("copysign", copysign);
+  DL_BIN("xlogy", xlogy);
+  DL_BIN("hypot", hypot);
+  DL_BIN("nextafter", nextafter);
+  DL_BIN("logaddexp", logaddexp);
+  DL_BIN("logaddexp2", logaddexp2);
+  DL_BIN("fmod", fmod);
+  DL_BIN("remainder", remainder);
+  DL_BIN("floor_divide", floor_divide);
+  DL_BIN("fmax", fmax);
+  DL_BIN("fmin", fmin);
+  DL_BIN("gcd", gcd);
+  DL_BIN("lcm", lcm);
+  DL_BIN("bitwise_left_shift", bitwise_left_shift);
+  DL_BIN("bitwise_right_shift", bitwise_right_shift);
 #undef DL_BIN
+  DL_DEF_BOTH(m, cls, "heaviside", [](const Tensor& x, py::handle values) {
+    return heaviside(x, as_tensor_arg(values, "heaviside", "values"));
+  }, py::arg("values"));
+  DL_DEF_BOTH(m, cls, "lerp", [](const Tensor& x, py::handle end, py::handle weight) {
+    return lerp(x, as_tensor_arg(end, "lerp", "end"), as_tensor_arg(weight, "lerp", "weight"));
+  }, py::arg("end"), py::arg("weight"));
   m.def("where", [](const Tensor& c, py::handle a, py::handle b) {
     return where(c, as_tensor_arg(a, "where", "input"), as_tensor_arg(b, "where", "other"));
   }, py::arg("condition"), py::arg("input"), py::arg("other"));
@@ -127,6 +149,15 @@ void bind_elementwise(py::module_& m) {
   cls.def("__xor__", &bin<bitwise_xor>, py::is_operator());
   cls.def("__rxor__", &rbin<bitwise_xor>, py::is_operator());
   cls.def("__invert__", [](const Tensor& a) { return bitwise_not(a); });
+  // // and % are floor division and the remainder with the divisor's sign, as for Python numbers.
+  cls.def("__floordiv__", &bin<floor_divide>, py::is_operator());
+  cls.def("__rfloordiv__", &rbin<floor_divide>, py::is_operator());
+  cls.def("__mod__", &bin<remainder>, py::is_operator());
+  cls.def("__rmod__", &rbin<remainder>, py::is_operator());
+  cls.def("__lshift__", &bin<bitwise_left_shift>, py::is_operator());
+  cls.def("__rlshift__", &rbin<bitwise_left_shift>, py::is_operator());
+  cls.def("__rshift__", &bin<bitwise_right_shift>, py::is_operator());
+  cls.def("__rrshift__", &rbin<bitwise_right_shift>, py::is_operator());
   cls.attr("__hash__") = py::getattr(py::module_::import("builtins").attr("object"), "__hash__");
 
   // In place: a += b keeps a's identity.
@@ -177,7 +208,46 @@ void bind_elementwise(py::module_& m) {
   DL_UN("tanh", tanh);
   DL_UN("relu", relu);
   DL_UN("silu", silu);
+  DL_UN("acos", acos);
+  DL_UN("asin", asin);
+  DL_UN("atan", atan);
+  DL_UN("sinh", sinh);
+  DL_UN("cosh", cosh);
+  DL_UN("tan", tan);
+  DL_UN("asinh", asinh);
+  DL_UN("acosh", acosh);
+  DL_UN("atanh", atanh);
+  DL_UN("erf", erf);
+  DL_UN("erfc", erfc);
+  DL_UN("erfinv", erfinv);
+  DL_UN("lgamma", lgamma);
+  DL_UN("digamma", digamma);
+  DL_UN("exp2", exp2);
+  DL_UN("expm1", expm1);
+  DL_UN("log2", log2);
+  DL_UN("log10", log10);
+  DL_UN("reciprocal", reciprocal);
+  DL_UN("i0", i0);
+  DL_UN("sinc", sinc);
+  DL_UN("floor", floor);
+  DL_UN("ceil", ceil);
+  DL_UN("trunc", trunc);
+  DL_UN("isnan", isnan);
+  DL_UN("isinf", isinf);
+  DL_UN("isfinite", isfinite);
+  DL_UN("isposinf", isposinf);
+  DL_UN("isneginf", isneginf);
+  DL_UN("signbit", signbit);
 #undef DL_UN
+  m.def("polygamma", [](int64_t n, const Tensor& x) { return polygamma(n, x); }, py::arg("n"), py::arg("input"));
+  cls.def("polygamma", [](const Tensor& x, int64_t n) { return polygamma(n, x); }, py::arg("n"));
+  DL_DEF_BOTH(m, cls, "round", [](const Tensor& x, int64_t decimals) { return round(x, decimals); }, py::kw_only(),
+              py::arg("decimals") = 0);
+  DL_DEF_BOTH(m, cls, "logit", [](const Tensor& x, std::optional<double> eps) { return logit(x, eps); },
+              py::arg("eps") = no);
+  DL_DEF_BOTH(m, cls, "nan_to_num", [](const Tensor& x, std::optional<double> nan, std::optional<double> posinf,
+                                        std::optional<double> neginf) { return nan_to_num(x, nan, posinf, neginf); },
+              py::arg("nan") = 0.0, py::arg("posinf") = no, py::arg("neginf") = no);
   DL_DEF_BOTH(m, cls, "leaky_relu", &leaky_relu, py::arg("negative_slope") = 0.01);
   DL_DEF_BOTH(m, cls, "prelu", &prelu, py::arg("weight"));
   DL_DEF_BOTH(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {

@@ -39,9 +39,10 @@ def _int_samples(r, shapes):
 
 
 def _no_diff_at_ties(r, shapes):
-    # minimum/maximum: values apart from each other so finite differences never straddle a tie
-    return [tuple(r.permutation(np.prod(s, dtype=int) or 1).reshape(s) * 0.37 if s else np.array(r.integers(0, 5) * 0.37)
-                  for s in group) for group in shapes]
+    # minimum/maximum: values apart from each other (the operands offset by 0.1, so never equal)
+    # so that finite differences never straddle a tie
+    return [tuple((r.permutation(np.prod(s, dtype=int) or 1).reshape(s) * 0.37 if s else
+                   np.array(r.integers(0, 5) * 0.37)) + 0.1 * j for j, s in enumerate(group)) for group in shapes]
 
 
 ROWS = [
@@ -233,7 +234,9 @@ ROWS += [
           errors=[ErrorCase(lambda dl: dl.rand(2, dtype=dl.int64), TypeError, "rand: expected a floating dtype")]),
     OpRow("randn", lambda: dlcore.randn(3), None, lambda r: [()], grad=False),
     OpRow("randint", lambda: dlcore.randint(0, 5, (3,)), None, lambda r: [()], grad=False,
-          errors=[ErrorCase(lambda dl: dl.randint(5, 5, (3,)), ValueError, "randint: expected high > low")]),
+          errors=[ErrorCase(lambda dl: dl.randint(5, 5, (3,)), ValueError, "randint: expected high > low"),
+                  ErrorCase(lambda dl: dl.randint(0, 2**31 + 1, (3,), dtype=dl.int32), RuntimeError,
+                            r"randint: low=0 and high - 1=2147483648 must be in \[-2147483648, 2147483647\]")]),
     OpRow("randperm", lambda: dlcore.randperm(5), None, lambda r: [()], grad=False),
     # a one-hot row draws its category whatever the random numbers (distributions: tests/test_random.py)
     OpRow("multinomial", lambda p: dlcore.multinomial(p, 3, replacement=True).to(dlcore.float64),

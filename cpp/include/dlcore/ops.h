@@ -85,6 +85,27 @@ Tensor& div_(Tensor& a, const Tensor& b);
 Tensor& bitwise_and_(Tensor& a, const Tensor& b);
 Tensor& bitwise_or_(Tensor& a, const Tensor& b);
 Tensor& bitwise_xor_(Tensor& a, const Tensor& b);
+// Math functions of two arguments. Integer inputs give float32 for atan2, copysign and xlogy;
+// hypot, nextafter and logaddexp(2) take floating inputs only; fmod, remainder (the sign of
+// b) and floor_divide keep integer dtypes; gcd, lcm and the shifts take integers only.
+Tensor atan2(const Tensor& a, const Tensor& b);
+Tensor copysign(const Tensor& a, const Tensor& b);
+Tensor xlogy(const Tensor& a, const Tensor& b);
+Tensor hypot(const Tensor& a, const Tensor& b);
+Tensor nextafter(const Tensor& a, const Tensor& b);
+Tensor logaddexp(const Tensor& a, const Tensor& b);
+Tensor logaddexp2(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+Tensor heaviside(const Tensor& x, const Tensor& values);
+Tensor fmax(const Tensor& a, const Tensor& b);
+Tensor fmin(const Tensor& a, const Tensor& b);
+Tensor gcd(const Tensor& a, const Tensor& b);
+Tensor lcm(const Tensor& a, const Tensor& b);
+Tensor bitwise_left_shift(const Tensor& a, const Tensor& b);
+Tensor bitwise_right_shift(const Tensor& a, const Tensor& b);
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);  // floating, one dtype
 
 // ---- elementwise unary and activations (ops/unary.cpp) ------------------------------------
 Tensor neg(const Tensor& x);
@@ -108,6 +129,44 @@ Tensor silu(const Tensor& x);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
 Tensor elu(const Tensor& x, double alpha = 1.0);
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+// Math functions: integer inputs give float32 results except for the rounding ops (the
+// identity on integers) and nan_to_num; the predicates give bool.
+Tensor acos(const Tensor& x);
+Tensor asin(const Tensor& x);
+Tensor atan(const Tensor& x);
+Tensor sinh(const Tensor& x);
+Tensor cosh(const Tensor& x);
+Tensor tan(const Tensor& x);
+Tensor asinh(const Tensor& x);
+Tensor acosh(const Tensor& x);
+Tensor atanh(const Tensor& x);
+Tensor erf(const Tensor& x);
+Tensor erfc(const Tensor& x);
+Tensor erfinv(const Tensor& x);
+Tensor lgamma(const Tensor& x);
+Tensor digamma(const Tensor& x);
+Tensor polygamma(int64_t n, const Tensor& x);  // the n-th derivative of digamma
+Tensor exp2(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor log2(const Tensor& x);
+Tensor log10(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+Tensor i0(const Tensor& x);
+Tensor sinc(const Tensor& x);
+Tensor logit(const Tensor& x, std::optional<double> eps = std::nullopt);  // eps: clamp to [eps, 1 - eps]
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x, int64_t decimals = 0);  // half to even
+Tensor trunc(const Tensor& x);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+Tensor isposinf(const Tensor& x);
+Tensor isneginf(const Tensor& x);
+Tensor signbit(const Tensor& x);
+// NaN, +inf and -inf replaced; the infinities default to the dtype's largest finite values.
+Tensor nan_to_num(const Tensor& x, std::optional<double> nan = std::nullopt, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
 
 // ---- reductions (ops/reduce.cpp): empty `dims` means all dims --------------------------
 Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = std::nullopt);

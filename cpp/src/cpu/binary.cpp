@@ -3,6 +3,9 @@
 #include "ops/binary.h"
 
 #include <cmath>
+#include <limits>
+#include <numeric>
+#include <type_traits>
 
 #include "cpu/loops.h"
 #include "dlcore/scalar_math.h"
@@ -83,6 +86,120 @@ void binary_cpu(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
   });
 }
 
+// ---- math functions of two arguments (binary_math_kernel) -------------------------------------
+
+// Floor division and the remainder with the divisor's sign, as Python's // and %. Integer
+// division by zero is refused before the kernel runs; b == -1 negates without overflow.
+template <typename T>
+T floor_div_t(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == 0) return a / b;
+    const T mod = std::fmod(a, b);
+    T div = (a - mod) / b;  // exact up to rounding: a - mod is a multiple of b
+    if (mod != 0 && (b < 0) != (mod < 0)) div -= T(1);
+    if (div == 0) return std::copysign(T(0), a / b);
+    T fl = std::floor(div);
+    if (div - fl > T(0.5)) fl += T(1);  // div was rounded just below an integer
+    return fl;
+  } else {
+    using U = std::make_unsigned_t<T>;
+    if (b == T(-1)) return static_cast<T>(U(0) - static_cast<U>(a));
+    const T q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? T(q - 1) : q;
+  }
+}
+
+template <typename T>
+T fmod_t(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+  else return b == T(-1) ? T(0) : T(a % b);
+}
+
+template <typename T>
+T remainder_t(T a, T b) {
+  const T mod = fmod_t(a, b);
+  return (mod != 0 && (b < 0) != (mod < 0)) ? T(mod + b) : mod;
+}
+
+template <typename T>
+void math_float(BinaryMathOp op, const ElementwiseIter& it) {
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  constexpr int64_t kCostly = 4096;
+  switch (op) {
+    case BinaryMathOp::Atan2: return binary_loop<T, T>(it, [](T a, T b) { return std::atan2(a, b); }, kCostly);
+    case BinaryMathOp::Copysign: return binary_loop<T, T>(it, [](T a, T b) { return std::copysign(a, b); });
+    case BinaryMathOp::Xlogy:
+      return binary_loop<T, T>(it, [](T a, T b) { return b != b ? b : (a == T(0) ? T(0) : a * std::log(b)); }, kCostly);
+    case BinaryMathOp::Hypot: return binary_loop<T, T>(it, [](T a, T b) { return std::hypot(a, b); }, kCostly);
+    case BinaryMathOp::Nextafter: return binary_loop<T, T>(it, [](T a, T b) { return std::nextafter(a, b); });
+    case BinaryMathOp::Logaddexp:
+      return binary_loop<T, T>(it, [](T a, T b) {
+        if ((a == inf || a == -inf) && a == b) return a;
+        const T m = a > b ? a : b;
+        return m + std::log1p(std::exp(-std::fabs(a - b)));
+      }, kCostly);
+    case BinaryMathOp::Logaddexp2:
+      return binary_loop<T, T>(it, [](T a, T b) {
+        if ((a == inf || a == -inf) && a == b) return a;
+        const T m = a > b ? a : b;
+        return m + std::log1p(std::exp2(-std::fabs(a - b))) / T(0.69314718055994530942);
+      }, kCostly);
+    case BinaryMathOp::Fmod: return binary_loop<T, T>(it, [](T a, T b) { return fmod_t(a, b); }, kCostly);
+    case BinaryMathOp::Remainder: return binary_loop<T, T>(it, [](T a, T b) { return remainder_t(a, b); }, kCostly);
+    case BinaryMathOp::FloorDivide: return binary_loop<T, T>(it, [](T a, T b) { return floor_div_t(a, b); }, kCostly);
+    default: break;
+  }
+  throw RuntimeError("binary_math_kernel: op not handled for floating dtypes");
+}
+
+template <typename T>
+void math_int(BinaryMathOp op, const ElementwiseIter& it) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    using U = std::make_unsigned_t<T>;
+    constexpr T bits = sizeof(T) * 8;
+    switch (op) {
+      case BinaryMathOp::Fmod: return binary_loop<T, T>(it, [](T a, T b) { return fmod_t(a, b); });
+      case BinaryMathOp::Remainder: return binary_loop<T, T>(it, [](T a, T b) { return remainder_t(a, b); });
+      case BinaryMathOp::FloorDivide: return binary_loop<T, T>(it, [](T a, T b) { return floor_div_t(a, b); });
+      case BinaryMathOp::Gcd: return binary_loop<T, T>(it, [](T a, T b) { return std::gcd(a, b); });
+      case BinaryMathOp::Lcm:
+        return binary_loop<T, T>(it, [](T a, T b) {
+          const T g = std::gcd(a, b);
+          const T l = g == 0 ? T(0) : T(a / g * b);
+          return l < 0 ? T(-l) : l;
+        });
+      // Shifts by a negative amount or by the width or more: 0 to the left, the sign to the right.
+      case BinaryMathOp::LeftShift:
+        return binary_loop<T, T>(it, [](T a, T b) {
+          return (b < 0 || b >= bits) ? T(0) : static_cast<T>(static_cast<U>(a) << b);
+        });
+      case BinaryMathOp::RightShift:
+        return binary_loop<T, T>(it, [](T a, T b) { return (b < 0 || b >= bits) ? T(a >> (bits - 1)) : T(a >> b); });
+      default: break;
+    }
+  }
+  throw RuntimeError("binary_math_kernel: op not handled for integer dtypes");
+}
+
+template <typename T>
+void math_any(BinaryMathOp op, const ElementwiseIter& it) {
+  switch (op) {
+    case BinaryMathOp::Heaviside:
+      return binary_loop<T, T>(it, [](T a, T b) { return a == T(0) ? b : static_cast<T>(a > T(0)); });
+    // fmax/fmin: a NaN operand loses to a number (maximum/minimum propagate it).
+    case BinaryMathOp::Fmax: return binary_loop<T, T>(it, [](T a, T b) { return (a != a || b > a) ? b : a; });
+    case BinaryMathOp::Fmin: return binary_loop<T, T>(it, [](T a, T b) { return (a != a || b < a) ? b : a; });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) math_float<T>(op, it);
+  else math_int<T>(op, it);
+}
+
+void binary_math_cpu(BinaryMathOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  ElementwiseIter it(out, {a, b});
+  DL_DISPATCH_ALL(a->dtype(), "binary_math", [&] { math_any<scalar_t>(op, it); });
+}
+
 // out = cond ? a : b, as a select rather than a branch (the condition of an activation's
 // where() is the sign of its input: a branch would be mispredicted half the time); contiguous
 // runs, and runs where a or b is a scalar, vectorise.
@@ -118,5 +235,6 @@ void where_cpu(const Tensor& out, const Tensor& cond, const Tensor& a, const Ten
 
 DL_REGISTER_CPU_KERNEL(binary_kernel, binary_cpu);
 DL_REGISTER_CPU_KERNEL(where_kernel, where_cpu);
+DL_REGISTER_CPU_KERNEL(binary_math_kernel, binary_math_cpu);
 
 }  // namespace dlcore

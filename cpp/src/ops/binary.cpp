@@ -1,6 +1,8 @@
 // Elementwise binary ops: type promotion, broadcasting, dispatch and gradients.
 #include "ops/binary.h"
 
+#include <cmath>
+
 #include "core/autocast.h"
 #include "dlcore/autograd.h"
 #include "dlcore/overlap.h"
@@ -10,6 +12,7 @@ namespace dlcore {
 
 DL_DEFINE_KERNEL(binary_kernel);
 DL_DEFINE_KERNEL(where_kernel);
+DL_DEFINE_KERNEL(binary_math_kernel);
 
 namespace {
 
@@ -170,7 +173,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
       if (n.needs_input_grad(1)) {
         // d/db a^b = a^b * log(a); 0 where a == 0 and b >= 0. log(a) in the output's dtype: an
         // integer base (7 ** x) would otherwise take its log in float32.
-        Tensor out = so.unpack(n);
+        Tensor out = grad_enabled() ? pow(av, bv) : so.unpack(n);  // Note [Saved outputs under create_graph]
         Tensor d = out * log(av->dtype() == out->dtype() ? av : to_dtype(av, out->dtype()));
         Tensor mask = logical_and(eq(av, scalar_like(0, av)), ge(bv, scalar_like(0, bv)));
         gb = g[0] * where(mask, scalar_like(0, d), d);
@@ -261,6 +264,224 @@ Tensor where(const Tensor& cond, const Tensor& a0, const Tensor& b0) {
   return out;
 }
 
+// ---- math functions of two arguments ---------------------------------------------------------
+namespace {
+
+enum class MathKind { F, O, N, A, I };
+
+const char* math_name(BinaryMathOp op) {
+  switch (op) {
+#define DLCORE_NAME(E, N, K) case BinaryMathOp::E: return N;
+    DLCORE_BINARY_MATH_OPS(DLCORE_NAME)
+#undef DLCORE_NAME
+  }
+  return "?";
+}
+
+MathKind math_kind(BinaryMathOp op) {
+  switch (op) {
+#define DLCORE_KIND(E, N, K) case BinaryMathOp::E: return MathKind::K;
+    DLCORE_BINARY_MATH_OPS(DLCORE_KIND)
+#undef DLCORE_KIND
+  }
+  return MathKind::A;
+}
+
+Tensor binary_math_forward(BinaryMathOp op, const Tensor& a0, const Tensor& b0) {
+  const char* name = math_name(op);
+  const MathKind kind = math_kind(op);
+  Shape shape = broadcast_shapes(a0->shape(), b0->shape(), name);
+  DType ct = result_type({a0, b0});
+  if (kind == MathKind::F && !is_floating(ct)) ct = DType::Float32;
+  DL_CHECK(kind != MathKind::O || is_floating(ct), TypeError, name, ": only floating tensors are supported, got ",
+           a0->describe(), " and ", b0->describe());
+  DL_CHECK(kind != MathKind::N || ct != DType::Bool, TypeError, name, ": not supported for bool tensors, got ",
+           a0->describe(), " and ", b0->describe());
+  DL_CHECK(kind != MathKind::I || (ct == DType::Int32 || ct == DType::Int64), TypeError, name,
+           ": only integer tensors are supported, got ", a0->describe(), " and ", b0->describe());
+  DL_CHECK(is_cpu_compute_type(ct) || !a0->device().is_cpu(), TypeError, name, ": ", dtype_name(ct),
+           " arithmetic is not supported on CPU (", a0->describe(), ", ", b0->describe(), "); convert with .float()");
+  Device dev = common_device(name, {a0, b0});
+  Tensor a = to_dtype(on_device(a0, dev), ct);
+  Tensor b = to_dtype(on_device(b0, dev), ct);
+  // Integer division by zero has no value to give: refused like Python's ZeroDivisionError.
+  if (kind == MathKind::N && !is_floating(ct) && b->numel() > 0)
+    DL_CHECK(!item_as_double(any(eq(b, scalar_like(0, b)))), RuntimeError, name,
+             ": ZeroDivisionError (integer division by zero, other is ", b0->describe(), ")");
+  Tensor out = empty(shape, ct, dev);
+  binary_math_kernel[dev](op, out, a, b);
+  return out;
+}
+
+// For the ops PyTorch defines no derivative for: the result requires grad, its backward raises.
+void record_not_differentiable(const char* name, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (!any_requires_grad({&a, &b})) return;
+  std::string op = name;
+  record((op + "Backward").c_str(), {a, b}, {out}, [op](const std::vector<Tensor>&, const Node&) -> std::vector<Tensor> {
+    throw RuntimeError(op + ": the derivative is not implemented");
+  });
+}
+
+template <typename F>
+Tensor record_binary(const char* name, const Tensor& a, const Tensor& b, const Tensor& out, bool save_out, F formula) {
+  if (!any_requires_grad({&a, &b})) return out;
+  SavedTensor sa(a, false), sb(b, false), so = save_out ? SavedTensor(out, true) : SavedTensor();
+  record(name, {a, b}, {out}, [sa, sb, so, formula](const std::vector<Tensor>& g, const Node& n) {
+    auto [ga, gb] = formula(g[0], sa.unpack(n), sb.unpack(n), so.defined() ? so.unpack(n) : Tensor(), n);
+    return std::vector<Tensor>{ga, gb};
+  });
+  return out;
+}
+
+Tensor zeros_of(const Tensor& g) { return zeros(g->shape(), g->dtype(), g->device()); }
+
+}  // namespace
+
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Atan2, a, b);
+  return record_binary("Atan2Backward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                             const Tensor&, const Node&) {
+    Tensor scale = g / (av * av + bv * bv);
+    return std::pair<Tensor, Tensor>(scale * bv, -(scale * av));
+  });
+}
+
+// d/da copysign(a, b) = +-1 (1 where a and b have the same sign bit), 0 at a == 0; nothing
+// flows to b.
+Tensor copysign(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Copysign, a, b);
+  return record_binary("CopysignBackward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                                const Tensor&, const Node&) {
+    Tensor ratio = where(eq(signbit(av), signbit(bv)), scalar_like(1, g), scalar_like(-1, g));
+    return std::pair<Tensor, Tensor>(g * where(eq(av, scalar_like(0, av)), scalar_like(0, g), ratio), zeros_of(g));
+  });
+}
+
+Tensor xlogy(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Xlogy, a, b);
+  return record_binary("XlogyBackward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                             const Tensor&, const Node& n) {
+    Tensor ga, gb;
+    if (n.needs_input_grad(0)) {
+      Tensor d = xlogy(g, bv);
+      ga = where(logical_and(eq(av, scalar_like(0, av)), le(bv, scalar_like(0, bv))), scalar_like(0, d), d);
+    }
+    if (n.needs_input_grad(1)) gb = g * av / bv;
+    return std::pair<Tensor, Tensor>(ga, gb);
+  });
+}
+
+Tensor hypot(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Hypot, a, b);
+  return record_binary("HypotBackward", a, b, out, true, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                            const Tensor& ov, const Node&) {
+    Tensor scale = g / (grad_enabled() ? hypot(av, bv) : ov);  // Note [Saved outputs under create_graph]
+    return std::pair<Tensor, Tensor>(scale * av, scale * bv);
+  });
+}
+
+// nextafter moves a by one ulp: the gradient passes to a, nothing to b.
+Tensor nextafter(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Nextafter, a, b);
+  return record_binary("NextafterBackward", a, b, out, false,
+                       [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&, const Node&) {
+                         return std::pair<Tensor, Tensor>(g, zeros_of(g));
+                       });
+}
+
+Tensor logaddexp(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Logaddexp, a, b);
+  return record_binary("LogaddexpBackward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                                 const Tensor&, const Node&) {
+    return std::pair<Tensor, Tensor>(g / (exp(bv - av) + 1.0), g / (exp(av - bv) + 1.0));
+  });
+}
+
+Tensor logaddexp2(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Logaddexp2, a, b);
+  return record_binary("Logaddexp2Backward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                                  const Tensor&, const Node&) {
+    return std::pair<Tensor, Tensor>(g / (exp2(bv - av) + 1.0), g / (exp2(av - bv) + 1.0));
+  });
+}
+
+Tensor fmod(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Fmod, a, b);
+  return record_binary("FmodBackward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                            const Tensor&, const Node& n) {
+    Tensor gb = n.needs_input_grad(1) ? -(g * trunc(av / bv)) : Tensor();
+    return std::pair<Tensor, Tensor>(g, gb);
+  });
+}
+
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::Remainder, a, b);
+  return record_binary("RemainderBackward", a, b, out, false, [](const Tensor& g, const Tensor& av, const Tensor& bv,
+                                                                 const Tensor&, const Node& n) {
+    // floor_divide is piecewise constant: its inputs' history is not needed (nor defined)
+    Tensor gb = n.needs_input_grad(1) ? -(g * floor_divide(detach(av), detach(bv))) : Tensor();
+    return std::pair<Tensor, Tensor>(g, gb);
+  });
+}
+
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(BinaryMathOp::FloorDivide, a, b);
+  record_not_differentiable("floor_divide", a, b, out);
+  return out;
+}
+
+Tensor heaviside(const Tensor& x, const Tensor& values) {
+  DL_CHECK(x->dtype() == values->dtype(), TypeError, "heaviside: input and values must have the same dtype, got ",
+           x->describe(), " and ", values->describe());
+  Tensor out = binary_math_forward(BinaryMathOp::Heaviside, x, values);
+  record_not_differentiable("heaviside", x, values, out);
+  return out;
+}
+
+namespace {
+// fmax/fmin: the gradient goes to the chosen side, to a on ties and where b is NaN.
+Tensor fminmax(BinaryMathOp op, const Tensor& a, const Tensor& b) {
+  Tensor out = binary_math_forward(op, a, b);
+  const bool is_max = op == BinaryMathOp::Fmax;
+  return record_binary(is_max ? "FmaxBackward" : "FminBackward", a, b, out, false,
+                       [is_max](const Tensor& g, const Tensor& av, const Tensor& bv, const Tensor&, const Node&) {
+                         Tensor to_a = logical_or(is_max ? ge(av, bv) : le(av, bv), isnan(bv));
+                         Tensor zero = scalar_like(0, g);
+                         return std::pair<Tensor, Tensor>(where(to_a, g, zero), where(to_a, zero, g));
+                       });
+}
+}  // namespace
+
+Tensor fmax(const Tensor& a, const Tensor& b) { return fminmax(BinaryMathOp::Fmax, a, b); }
+Tensor fmin(const Tensor& a, const Tensor& b) { return fminmax(BinaryMathOp::Fmin, a, b); }
+Tensor gcd(const Tensor& a, const Tensor& b) { return binary_math_forward(BinaryMathOp::Gcd, a, b); }
+Tensor lcm(const Tensor& a, const Tensor& b) { return binary_math_forward(BinaryMathOp::Lcm, a, b); }
+Tensor bitwise_left_shift(const Tensor& a, const Tensor& b) {
+  return binary_math_forward(BinaryMathOp::LeftShift, a, b);
+}
+Tensor bitwise_right_shift(const Tensor& a, const Tensor& b) {
+  return binary_math_forward(BinaryMathOp::RightShift, a, b);
+}
+
+// lerp as start + w (end - start) for |w| < 0.5 and end - (end - start)(1 - w) otherwise (exact
+// at both ends), composed from differentiable ops.
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
+  DL_CHECK(is_floating(start->dtype()) && end->dtype() == start->dtype(), TypeError,
+           "lerp: start and end must have the same floating dtype, got ", start->describe(), " and ", end->describe());
+  DL_CHECK(weight->is_wrapped_number || weight->dtype() == start->dtype(), TypeError,
+           "lerp: weight must be a number or a tensor of the dtype of start, got ", weight->describe(), " and ",
+           start->describe());
+  broadcast_shapes(broadcast_shapes(start->shape(), end->shape(), "lerp"), weight->shape(), "lerp");
+  Tensor diff = end - start;
+  if (weight->is_wrapped_number) {  // 1 - w in double: arithmetic between numbers would round to float32
+    const double w = item_as_double(weight);
+    return std::fabs(w) < 0.5 ? start + diff * wrap_scalar(w, DType::Float64)
+                              : end - diff * wrap_scalar(1.0 - w, DType::Float64);
+  }
+  Tensor small = lt(abs(weight), scalar_like(0.5, weight));
+  return where(small, start + weight * diff, end - diff * (weight * -1.0 + 1.0));
+}
+
 // ---- in place -------------------------------------------------------------------------------
 namespace {
 
@@ -281,8 +502,9 @@ Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b0, double alpha, c
   Tensor bc = to_dtype(on_device(bb, a->device()), ct);
   SavedTensor sa_before, sb;
   if (grad && (op == BinaryOp::Mul || op == BinaryOp::Div)) {
-    // The gradient for b needs a's value before the write: keep a copy.
-    sa_before = SavedTensor(detach(clone(detach(a))), false);
+    // The gradient for b needs a's value before the write: keep a copy (with a's history, for
+    // create_graph).
+    sa_before = SavedTensor(clone(a), false);
     sb = SavedTensor(b, false);
   }
   if (ct == a->dtype()) {
@@ -352,6 +574,12 @@ DL_REGISTER_OPS({"add", "binary", true}, {"sub", "binary", true}, {"mul", "binar
                 {"add_", "binary", true}, {"sub_", "binary", true}, {"mul_", "binary", true}, {"div_", "binary", true},
                 {"bitwise_and", "binary", false}, {"bitwise_or", "binary", false}, {"bitwise_xor", "binary", false},
                 {"bitwise_not", "binary", false}, {"bitwise_and_", "binary", false}, {"bitwise_or_", "binary", false},
-                {"bitwise_xor_", "binary", false});
+                {"bitwise_xor_", "binary", false}, {"atan2", "binary", true}, {"copysign", "binary", true},
+                {"xlogy", "binary", true}, {"hypot", "binary", true}, {"nextafter", "binary", true},
+                {"logaddexp", "binary", true}, {"logaddexp2", "binary", true}, {"fmod", "binary", true},
+                {"remainder", "binary", true}, {"floor_divide", "binary", false}, {"heaviside", "binary", false},
+                {"fmax", "binary", true}, {"fmin", "binary", true}, {"gcd", "binary", false}, {"lcm", "binary", false},
+                {"bitwise_left_shift", "binary", false}, {"bitwise_right_shift", "binary", false},
+                {"lerp", "binary", true});
 
 }  // namespace dlcore

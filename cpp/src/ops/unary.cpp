@@ -14,6 +14,7 @@ namespace dlcore {
 
 DL_DEFINE_KERNEL(unary_kernel);
 DL_DEFINE_KERNEL(unary_backward_kernel);
+DL_DEFINE_KERNEL(unary_math_kernel);
 DL_DEFINE_KERNEL(prelu_kernel);
 DL_DEFINE_KERNEL(prelu_backward_kernel);
 
@@ -286,12 +287,301 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   return y;
 }
 
+// ---- math functions -----------------------------------------------------------------------------
+namespace {
+
+const char* math_name(MathOp op) {
+  switch (op) {
+#define DLCORE_NAME(E, N, K) case MathOp::E: return N;
+    DLCORE_MATH_OPS(DLCORE_NAME)
+#undef DLCORE_NAME
+  }
+  return "?";
+}
+
+Tensor math_forward(MathOp op, const Tensor& x0, double p0 = 0, double p1 = 0, double p2 = 0) {
+  const UnaryKind kind = math_kind(op);
+  const char* name = math_name(op);
+  Tensor x = kind == UnaryKind::F && !is_floating(x0->dtype()) ? to_dtype(x0, DType::Float32) : x0;
+  DL_CHECK(!(kind == UnaryKind::R && x->dtype() == DType::Bool), TypeError, name, ": not supported for bool tensors (",
+           x->describe(), ")");
+  DL_CHECK(is_cpu_compute_type(x->dtype()) || !x->device().is_cpu(), TypeError, name, ": ", dtype_name(x->dtype()),
+           " arithmetic is not supported on CPU (", x->describe(), "); convert with .float()");
+  Tensor out = empty(x->shape(), kind == UnaryKind::B ? DType::Bool : x->dtype(), x->device());
+  unary_math_kernel[x->device()](op, out, x, p0, p1, p2);
+  return out;
+}
+
+// Records y = op(x) whose gradient g * f'(x) takes f' from the math kernel (i0's i1), which
+// has no derivative of its own here.
+void record_kernel_derivative(const char* name, MathOp derivative, const Tensor& x, const Tensor& y) {
+  if (!any_requires_grad({&x})) return;
+  SavedTensor sx(x, false);
+  record(name, {x}, {y}, [sx, derivative](const std::vector<Tensor>& g, const Node& n) {
+    check_no_double_backward(n);
+    return std::vector<Tensor>{g[0] * math_forward(derivative, sx.unpack(n))};
+  });
+}
+
+Tensor zero_grad_formula(const Tensor& g, const Tensor&, const Tensor&) { return zeros_like_t(g); }
+
+constexpr double kLn2 = 0.69314718055994530942;
+constexpr double kLn10 = 2.30258509299404568402;
+constexpr double kTwoOverSqrtPi = 1.12837916709551257390;
+constexpr double kSqrtPiOverTwo = 0.88622692545275801365;
+constexpr double kPiD = 3.14159265358979323846;
+
+Tensor recompute_tan(const Tensor& x) { return tan(x); }
+Tensor recompute_erfinv(const Tensor& x) { return erfinv(x); }
+Tensor recompute_exp2(const Tensor& x) { return exp2(x); }
+Tensor recompute_expm1(const Tensor& x) { return expm1(x); }
+Tensor recompute_reciprocal(const Tensor& x) { return reciprocal(x); }
+
+}  // namespace
+
+Tensor acos(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Acos, x);
+  record_unary("AcosBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return -(g * rsqrt(xv * xv * -1.0 + 1.0)); });
+  return y;
+}
+
+Tensor asin(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Asin, x);
+  record_unary("AsinBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * rsqrt(xv * xv * -1.0 + 1.0); });
+  return y;
+}
+
+Tensor atan(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Atan, x);
+  record_unary("AtanBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv * xv + 1.0); });
+  return y;
+}
+
+Tensor sinh(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Sinh, x);
+  record_unary("SinhBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * cosh(xv); });
+  return y;
+}
+
+Tensor cosh(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Cosh, x);
+  record_unary("CoshBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * sinh(xv); });
+  return y;
+}
+
+Tensor tan(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Tan, x);
+  record_unary("TanBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv * yv + 1.0); }, &recompute_tan);
+  return y;
+}
+
+Tensor asinh(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Asinh, x);
+  record_unary("AsinhBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * rsqrt(xv * xv + 1.0); });
+  return y;
+}
+
+Tensor acosh(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Acosh, x);
+  record_unary("AcoshBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * rsqrt(xv * xv + -1.0); });
+  return y;
+}
+
+Tensor atanh(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Atanh, x);
+  record_unary("AtanhBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv * xv * -1.0 + 1.0); });
+  return y;
+}
+
+Tensor erf(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Erf, x);
+  record_unary("ErfBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return g * exp(xv * xv * -1.0) * kTwoOverSqrtPi;
+  });
+  return y;
+}
+
+Tensor erfc(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Erfc, x);
+  record_unary("ErfcBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return g * exp(xv * xv * -1.0) * -kTwoOverSqrtPi;
+  });
+  return y;
+}
+
+Tensor erfinv(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Erfinv, x);
+  record_unary("ErfinvBackward", x, y, false, true, [](const Tensor& g, const Tensor&, const Tensor& yv) {
+    return g * exp(yv * yv) * kSqrtPiOverTwo;
+  }, &recompute_erfinv);
+  return y;
+}
+
+Tensor lgamma(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Lgamma, x);
+  record_unary("LgammaBackward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g * digamma(xv); });
+  return y;
+}
+
+Tensor digamma(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Digamma, x);
+  record_unary("DigammaBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return g * polygamma(1, xv);
+  });
+  return y;
+}
+
+Tensor polygamma(int64_t n, const Tensor& x) {
+  DL_CHECK(n >= 0, ValueError, "polygamma: n must be non-negative, got ", n);
+  if (n == 0) return digamma(x);
+  Tensor y = math_forward(MathOp::Polygamma, x, static_cast<double>(n));
+  record_unary("PolygammaBackward", x, y, true, false, [n](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return g * polygamma(n + 1, xv);
+  });
+  return y;
+}
+
+Tensor exp2(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Exp2, x);
+  record_unary("Exp2Backward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * yv * kLn2; }, &recompute_exp2);
+  return y;
+}
+
+Tensor expm1(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Expm1, x);
+  record_unary("Expm1Backward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return g * (yv + 1.0); }, &recompute_expm1);
+  return y;
+}
+
+Tensor log2(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Log2, x);
+  record_unary("Log2Backward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv * kLn2); });
+  return y;
+}
+
+Tensor log10(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Log10, x);
+  record_unary("Log10Backward", x, y, true, false,
+               [](const Tensor& g, const Tensor& xv, const Tensor&) { return g / (xv * kLn10); });
+  return y;
+}
+
+Tensor reciprocal(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Reciprocal, x);
+  record_unary("ReciprocalBackward", x, y, false, true,
+               [](const Tensor& g, const Tensor&, const Tensor& yv) { return -(g * (yv * yv)); }, &recompute_reciprocal);
+  return y;
+}
+
+Tensor i0(const Tensor& x) {
+  Tensor y = math_forward(MathOp::I0, x);
+  record_kernel_derivative("I0Backward", MathOp::I1, x, y);
+  return y;
+}
+
+// sinc'(x) = (cos(pi x) pi x - sin(pi x)) / (pi x^2); at x = 0 its first Taylor term
+// -pi^2 x / 3, 0 there and with the right slope for a second derivative.
+Tensor sinc(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Sinc, x);
+  record_unary("SincBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) {
+    Tensor zero = eq(xv, s(0, xv));
+    Tensor safe = where(zero, s(1, xv), xv);  // no 0 / 0 whose NaN a second derivative would pick up
+    Tensor px = safe * kPiD;
+    Tensor d = (cos(px) * px - sin(px)) / (px * safe);
+    return g * where(zero, xv * (-kPiD * kPiD / 3.0), d);
+  });
+  return y;
+}
+
+Tensor logit(const Tensor& x, std::optional<double> eps) {
+  const double e = eps && *eps >= 0 ? *eps : -1.0;
+  Tensor y = math_forward(MathOp::Logit, x, e);
+  record_unary("LogitBackward", x, y, true, false, [e](const Tensor& g, const Tensor& xv, const Tensor&) {
+    Tensor d = g / (xv * (xv * -1.0 + 1.0));
+    if (e < 0) {  // outside [0, 1], where logit is NaN, so is its gradient (as in PyTorch)
+      Tensor outside = logical_or(lt(xv, s(0, xv)), gt(xv, s(1, xv)));
+      return where(outside, s(std::numeric_limits<double>::quiet_NaN(), d), d);
+    }
+    // NaN counts as outside: a zero gradient, as PyTorch's vectorised kernel gives.
+    Tensor inside = logical_and(ge(xv, s(e, xv)), le(xv, s(1.0 - e, xv)));
+    return where(inside, d, s(0, d));
+  });
+  return y;
+}
+
+Tensor floor(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Floor, x);
+  record_unary("FloorBackward", x, y, false, false, &zero_grad_formula);
+  return y;
+}
+
+Tensor ceil(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Ceil, x);
+  record_unary("CeilBackward", x, y, false, false, &zero_grad_formula);
+  return y;
+}
+
+Tensor round(const Tensor& x, int64_t decimals) {
+  DL_CHECK(decimals == 0 || is_floating(x->dtype()), TypeError, "round: decimals=", decimals,
+           " is only supported for floating tensors, got ", x->describe());
+  Tensor y = math_forward(MathOp::Round, x, static_cast<double>(decimals));
+  record_unary("RoundBackward", x, y, false, false, &zero_grad_formula);
+  return y;
+}
+
+Tensor trunc(const Tensor& x) {
+  Tensor y = math_forward(MathOp::Trunc, x);
+  record_unary("TruncBackward", x, y, false, false, &zero_grad_formula);
+  return y;
+}
+
+Tensor isnan(const Tensor& x) { return math_forward(MathOp::Isnan, x); }
+Tensor isinf(const Tensor& x) { return math_forward(MathOp::Isinf, x); }
+Tensor isfinite(const Tensor& x) { return math_forward(MathOp::Isfinite, x); }
+Tensor isposinf(const Tensor& x) { return math_forward(MathOp::Isposinf, x); }
+Tensor isneginf(const Tensor& x) { return math_forward(MathOp::Isneginf, x); }
+Tensor signbit(const Tensor& x) { return math_forward(MathOp::Signbit, x); }
+
+Tensor nan_to_num(const Tensor& x, std::optional<double> nan, std::optional<double> posinf,
+                  std::optional<double> neginf) {
+  const double big = x->dtype() == DType::Float64 ? std::numeric_limits<double>::max()
+                                                  : static_cast<double>(std::numeric_limits<float>::max());
+  Tensor y = math_forward(MathOp::NanToNum, x, nan.value_or(0.0), posinf.value_or(big), neginf.value_or(-big));
+  record_unary("NanToNumBackward", x, y, true, false, [](const Tensor& g, const Tensor& xv, const Tensor&) {
+    return where(isfinite(xv), g, s(0, g));
+  });
+  return y;
+}
+
 DL_REGISTER_OPS({"neg", "unary", true}, {"abs", "unary", true}, {"sign", "unary", true}, {"exp", "unary", true},
                 {"log", "unary", true}, {"log1p", "unary", true}, {"sqrt", "unary", true}, {"rsqrt", "unary", true},
                 {"sin", "unary", true}, {"cos", "unary", true}, {"logical_not", "unary", false},
                 {"sigmoid", "activation", true}, {"tanh", "activation", true}, {"relu", "activation", true},
                 {"leaky_relu", "activation", true}, {"gelu", "activation", true}, {"silu", "activation", true},
                 {"softplus", "activation", true}, {"elu", "activation", true}, {"clamp", "unary", true},
-                {"prelu", "activation", true});
+                {"prelu", "activation", true}, {"acos", "unary", true}, {"asin", "unary", true},
+                {"atan", "unary", true}, {"sinh", "unary", true}, {"cosh", "unary", true}, {"tan", "unary", true},
+                {"asinh", "unary", true}, {"acosh", "unary", true}, {"atanh", "unary", true}, {"erf", "unary", true},
+                {"erfc", "unary", true}, {"erfinv", "unary", true}, {"lgamma", "unary", true},
+                {"digamma", "unary", true}, {"polygamma", "unary", true}, {"exp2", "unary", true},
+                {"expm1", "unary", true}, {"log2", "unary", true},
+                {"log10", "unary", true}, {"reciprocal", "unary", true}, {"i0", "unary", true}, {"sinc", "unary", true},
+                {"logit", "unary", true}, {"floor", "unary", false}, {"ceil", "unary", false},
+                {"round", "unary", false}, {"trunc", "unary", false}, {"isnan", "unary", false},
+                {"isinf", "unary", false}, {"isfinite", "unary", false}, {"isposinf", "unary", false},
+                {"isneginf", "unary", false}, {"signbit", "unary", false}, {"nan_to_num", "unary", true});
 
 }  // namespace dlcore

@@ -37,7 +37,8 @@ enum class UnaryOp : int {
 #undef DLCORE_ENUM
 };
 
-enum class UnaryKind { F, S, B };
+// R = rounding (integers pass through, bool raises), A = same dtype as the input, bool included.
+enum class UnaryKind { F, S, B, R, A };
 inline UnaryKind unary_kind(UnaryOp op) {
   switch (op) {
 #define DLCORE_KIND(E, N, K) case UnaryOp::E: return UnaryKind::K;
@@ -46,6 +47,73 @@ inline UnaryKind unary_kind(UnaryOp op) {
   }
   return UnaryKind::S;
 }
+
+// Note [Math op kernel slots]
+// The element-wise math functions (here and DLCORE_BINARY_MATH_OPS in ops/binary.h) have
+// kernel slots of their own rather than entries in DLCORE_UNARY_OPS / DLCORE_BINARY_OPS: the
+// CUDA kernels are generated over those lists, and the math functions have CPU kernels only,
+// so that on another device the dispatcher refuses them by name ("unary_math_kernel has no
+// CUDA kernel") instead of a CUDA switch failing to compile or raising "unknown op".
+//
+// X(enum, name, kind), kinds as for DLCORE_UNARY_OPS. I1 is not an op of its own: it is the
+// derivative of i0.
+#define DLCORE_MATH_OPS(X)       \
+  X(Acos, "acos", F)             \
+  X(Asin, "asin", F)             \
+  X(Atan, "atan", F)             \
+  X(Sinh, "sinh", F)             \
+  X(Cosh, "cosh", F)             \
+  X(Tan, "tan", F)               \
+  X(Asinh, "asinh", F)           \
+  X(Acosh, "acosh", F)           \
+  X(Atanh, "atanh", F)           \
+  X(Erf, "erf", F)               \
+  X(Erfc, "erfc", F)             \
+  X(Erfinv, "erfinv", F)         \
+  X(Lgamma, "lgamma", F)         \
+  X(Digamma, "digamma", F)       \
+  X(Polygamma, "polygamma", F)   \
+  X(Exp2, "exp2", F)             \
+  X(Expm1, "expm1", F)           \
+  X(Log2, "log2", F)             \
+  X(Log10, "log10", F)           \
+  X(Reciprocal, "reciprocal", F) \
+  X(I0, "i0", F)                 \
+  X(I1, "i1", F)                 \
+  X(Sinc, "sinc", F)             \
+  X(Logit, "logit", F)           \
+  X(Floor, "floor", R)           \
+  X(Ceil, "ceil", R)             \
+  X(Round, "round", R)           \
+  X(Trunc, "trunc", R)           \
+  X(Isnan, "isnan", B)           \
+  X(Isinf, "isinf", B)           \
+  X(Isfinite, "isfinite", B)     \
+  X(Isposinf, "isposinf", B)     \
+  X(Isneginf, "isneginf", B)     \
+  X(Signbit, "signbit", B)       \
+  X(NanToNum, "nan_to_num", A)
+
+enum class MathOp : int {
+#define DLCORE_ENUM(E, N, K) E,
+  DLCORE_MATH_OPS(DLCORE_ENUM)
+#undef DLCORE_ENUM
+};
+
+inline UnaryKind math_kind(MathOp op) {
+  switch (op) {
+#define DLCORE_KIND(E, N, K) case MathOp::E: return UnaryKind::K;
+    DLCORE_MATH_OPS(DLCORE_KIND)
+#undef DLCORE_KIND
+  }
+  return UnaryKind::S;
+}
+
+// out = f(x; p0, p1, p2). Parameters: round (p0: decimals), logit (p0: eps, < 0 for none),
+// polygamma (p0: the order n),
+// nan_to_num (p0, p1, p2: the values for NaN, +inf and -inf).
+DL_DECLARE_KERNEL(unary_math_kernel,
+                  void (*)(MathOp op, const Tensor& out, const Tensor& x, double p0, double p1, double p2));
 
 // out = f(x; p0, p1). Parameters: leaky_relu (slope), softplus (beta, threshold),
 // elu (alpha), clamp (min, max; +-inf when absent).
