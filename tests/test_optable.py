@@ -10,7 +10,7 @@ import pytest
 
 import dlcore
 import rows as rows_pkg
-from optable import DEFAULT_TOL, as_numpy, outputs_of, to_dlcore, to_numpy_ref
+from optable import DEFAULT_TOL, as_numpy, double_backward_check, outputs_of, to_dlcore, to_numpy_ref
 
 
 def _collect():
@@ -83,6 +83,88 @@ def test_gradcheck(row):
         assert dlcore.autograd.gradcheck(row.op, args, eps=1e-6, atol=1e-5, rtol=1e-4)
         checked += 1
     assert checked, f"{row.key}: no sample had a differentiable input"
+
+
+# ---- double backward: right or an error --------------------------------------------------------
+# Every gradchecked row's second derivatives are checked (Note [Double-backward check] in
+# tests/optable.py), or its backward must refuse create_graph with check_no_double_backward's
+# message. DOUBLE_BACKWARD_XFAIL lists the rows with a known wrong second derivative, each with
+# the backward formula to fix (strict: a fixed row fails until it is taken off the list).
+DOUBLE_BACKWARD_XFAIL = {
+    "sinc": "sinc's backward (cpp/src/ops/unary.cpp) gives a wrong second derivative",
+}
+
+
+def _double_backward_param(row):
+    reason = DOUBLE_BACKWARD_XFAIL.get(row.key)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(row, id=row.key, marks=marks)
+
+
+@pytest.mark.parametrize("row", [_double_backward_param(r) for r in GRAD])
+def test_double_backward(row):
+    rng = np.random.default_rng(zlib.crc32(row.key.encode()) + 1)
+    checked = 0
+    for sample in _samples(row):
+        args = [to_dlcore(a, "float64", requires_grad=True) for a in sample]
+        if not any(isinstance(a, dlcore.Tensor) and a.requires_grad for a in args):
+            continue
+        double_backward_check(row.op, args, rng)  # True (checked) or False (refused) on each sample
+        checked += 1
+    assert checked, f"{row.key}: no sample had a differentiable input"
+
+
+# Basic indexing goes through select/slice (their backward, Note [Differentiable slice backward]).
+GETITEM = {
+    "ratio_of_rows": lambda x: x[0] / x[2],
+    "column_block": lambda x: x[:, 1:3] * x[:, 2:4],
+    "strided": lambda x: x[1, ::2] ** 3,
+    "negative": lambda x: x[-1, -2] * x[..., 0],
+}
+
+
+@pytest.mark.parametrize("name", list(GETITEM))
+def test_double_backward_basic_indexing(name):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    x = dlcore.tensor(rng.uniform(0.5, 1.5, (3, 5))).requires_grad_(True)
+    assert double_backward_check(GETITEM[name], [x], rng)
+
+
+class _Square(dlcore.autograd.Function):
+    """x * x whose backward's history is whole ("all"), lacks x ("grad only") or is gone ("none")."""
+    history = "all"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        if _Square.history == "all":
+            return g * 2.0 * x
+        if _Square.history == "grad only":
+            return g * 2.0 * x.detach()
+        return (g * 2.0 * x).detach()
+
+
+@pytest.mark.parametrize("history", ["all", "grad only", "none"])
+def test_double_backward_check_catches_a_lost_history(history, monkeypatch):
+    monkeypatch.setattr(_Square, "history", history)
+    x = dlcore.tensor(np.linspace(-1.0, 2.0, 5)).requires_grad_(True)
+    rng = np.random.default_rng(0)
+    if history == "all":
+        assert double_backward_check(_Square.apply, [x], rng)
+    else:  # the second derivative misses d(2x)/dx, or every term
+        with pytest.raises(AssertionError, match="second derivative along a random direction"):
+            double_backward_check(_Square.apply, [x], rng)
+
+
+def test_double_backward_check_accepts_a_refusal():
+    x = dlcore.tensor(np.random.default_rng(0).standard_normal((2, 4, 3))).requires_grad_(True)
+    assert not double_backward_check(lambda t: dlcore.nn.functional.local_response_norm(t, 2), [x],
+                                     np.random.default_rng(1))
 
 
 # ---- the same rows on other devices: outputs and gradients equal to the CPU kernels' -----------

@@ -7,7 +7,8 @@
 // x, weight and the per-row (mean, rstd); local_response_norm saves x and the divisor base
 // `scale`. The backward is one kernel call that writes only the gradients that are needed. It
 // would run the kernels under create_graph too, leaving results without history: these ops
-// raise on double backward instead (check_no_double_backward).
+// raise on double backward instead (check_no_double_backward), except batch_norm, layer_norm
+// and group_norm (Note [Norm double backward]).
 #include "ops/norm.h"
 
 #include <limits>
@@ -61,6 +62,36 @@ Tensor grad_like(const Tensor& g, const Tensor& x) {
 
 Tensor empty_if(bool needed, const Shape& shape, const Tensor& like) {
   return needed ? empty(shape, like->dtype(), like->device()) : Tensor();
+}
+
+// Note [Norm double backward]
+// Under create_graph the batch_norm, layer_norm and group_norm backward is their formula over
+// ops, with the statistics recomputed from the saved x (mean, biased var, rsqrt) so that a
+// second derivative sees their dependence on x. With x viewed as `grouped`, statistics over
+// `stat_dims` of that view:
+//   gx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  gh = g * w,  xhat = (x - mean) * rstd
+// and gw = sum of g * xhat, gb = sum of g over `param_dims` of x (none: x's shape is w's).
+// `w` is the weight shaped to broadcast against x, or null. batch_norm in eval mode passes its
+// statistics (`fixed_mean`, `fixed_rstd`, shaped like w): constants, so gx = gh * rstd.
+std::vector<Tensor> norm_backward_formula(const Tensor& g, const Tensor& x, const Tensor& w, const Shape& grouped,
+                                          const Shape& stat_dims, const Shape& param_dims, double eps,
+                                          const Node& n, const Tensor& fixed_mean = Tensor(),
+                                          const Tensor& fixed_rstd = Tensor()) {
+  const bool fixed = static_cast<bool>(fixed_rstd);
+  Tensor xg = reshape(x, grouped);
+  Tensor rstd = fixed ? fixed_rstd : rsqrt(var(xg, stat_dims, 0.0, true) + eps);
+  Tensor xhat = (xg - (fixed ? fixed_mean : mean(xg, stat_dims, true))) * rstd;
+  auto sum_params = [&](const Tensor& t) { return param_dims.empty() ? t : sum(t, param_dims, false); };
+  std::vector<Tensor> out(3);
+  if (n.needs_input_grad(0)) {
+    Tensor gh = reshape(w ? g * w : g, grouped);
+    out[0] = fixed ? gh * rstd
+                   : rstd * (gh - mean(gh, stat_dims, true) - xhat * mean(gh * xhat, stat_dims, true));
+    out[0] = reshape(out[0], x->shape());
+  }
+  if (n.needs_input_grad(1)) out[1] = sum_params(g * reshape(xhat, x->shape()));
+  if (n.needs_input_grad(2)) out[2] = sum_params(g);
+  return out;
 }
 
 }  // namespace
@@ -135,11 +166,20 @@ Tensor batch_norm(const Tensor& x, const OptTensor& running_mean, const OptTenso
     SavedTensor sx(xc, false), sw(w ? w : Tensor(), false);
     const bool has_w = static_cast<bool>(w);
     record("BatchNormBackward", {x, w, b}, {y},
-           [sx, sw, has_w, mean, invstd, training](const std::vector<Tensor>& g, const Node& n) {
-             check_no_double_backward(n);
+           [sx, sw, has_w, mean, invstd, training, eps](const std::vector<Tensor>& g, const Node& n) {
              if (!g[0]) return std::vector<Tensor>{Tensor(), Tensor(), Tensor()};
              Tensor x = sx.unpack(n), w = has_w ? sw.unpack(n) : Tensor();
              const int64_t C = x->size(1);
+             if (grad_enabled()) {  // Note [Norm double backward]
+               Shape c_shape{C}, dims{0};
+               for (int64_t d = 2; d < x->dim(); ++d) {
+                 c_shape.push_back(1);
+                 dims.push_back(d);
+               }
+               return norm_backward_formula(grad_like(g[0], x), x, w ? reshape(w, c_shape) : Tensor(), x->shape(), dims,
+                                            dims, eps, n, training ? Tensor() : reshape(mean, c_shape),
+                                            training ? Tensor() : reshape(invstd, c_shape));
+             }
              Tensor gx = empty_if(n.needs_input_grad(0), x->shape(), x);
              Tensor gw = empty_if(n.needs_input_grad(1), {C}, x);
              Tensor gb = empty_if(n.needs_input_grad(2), {C}, x);
@@ -186,10 +226,15 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const OptTenso
     SavedTensor sx(xc, false), sw(w ? w : Tensor(), false);
     const bool has_w = static_cast<bool>(w);
     record("LayerNormBackward", {x, w, b}, {y},
-           [sx, sw, has_w, mean, rstd, normalized_shape](const std::vector<Tensor>& g, const Node& n) {
-             check_no_double_backward(n);
+           [sx, sw, has_w, mean, rstd, normalized_shape, eps](const std::vector<Tensor>& g, const Node& n) {
              if (!g[0]) return std::vector<Tensor>{Tensor(), Tensor(), Tensor()};
              Tensor x = sx.unpack(n), w = has_w ? sw.unpack(n) : Tensor();
+             if (grad_enabled()) {  // Note [Norm double backward]
+               const int64_t batch = x->dim() - static_cast<int64_t>(normalized_shape.size());
+               Shape stat_dims, param_dims;
+               for (int64_t d = 0; d < x->dim(); ++d) (d < batch ? param_dims : stat_dims).push_back(d);
+               return norm_backward_formula(grad_like(g[0], x), x, w, x->shape(), stat_dims, param_dims, eps, n);
+             }
              Tensor gx = empty_if(n.needs_input_grad(0), x->shape(), x);
              Tensor gw = empty_if(n.needs_input_grad(1), normalized_shape, x);
              Tensor gb = empty_if(n.needs_input_grad(2), normalized_shape, x);
@@ -231,11 +276,21 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const OptTensor& weight, 
     SavedTensor sx(xc, false), sw(w ? w : Tensor(), false);
     const bool has_w = static_cast<bool>(w);
     record("GroupNormBackward", {x, w, b}, {y},
-           [sx, sw, has_w, mean, rstd, num_groups](const std::vector<Tensor>& g, const Node& n) {
-             check_no_double_backward(n);
+           [sx, sw, has_w, mean, rstd, num_groups, eps](const std::vector<Tensor>& g, const Node& n) {
              if (!g[0]) return std::vector<Tensor>{Tensor(), Tensor(), Tensor()};
              Tensor x = sx.unpack(n), w = has_w ? sw.unpack(n) : Tensor();
              const int64_t C = x->size(1);
+             if (grad_enabled()) {  // Note [Norm double backward]
+               int64_t group_size = C / num_groups;
+               Shape w_shape{C}, param_dims{0};
+               for (int64_t d = 2; d < x->dim(); ++d) {
+                 group_size *= x->size(d);
+                 w_shape.push_back(1);
+                 param_dims.push_back(d);
+               }
+               return norm_backward_formula(grad_like(g[0], x), x, w ? reshape(w, w_shape) : Tensor(),
+                                            {x->size(0), num_groups, group_size}, {2}, param_dims, eps, n);
+             }
              Tensor gx = empty_if(n.needs_input_grad(0), x->shape(), x);
              Tensor gw = empty_if(n.needs_input_grad(1), {C}, x);
              Tensor gb = empty_if(n.needs_input_grad(2), {C}, x);

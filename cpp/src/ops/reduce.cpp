@@ -258,18 +258,25 @@ namespace {
 
 Tensor prod_plan(const Tensor& x, const ReducePlan& plan, bool keepdim);
 
-// d prod / dx_i = prod of the others: prod / x_i without zeros; with one zero, the product of
-// the non-zeros at the zero and 0 elsewhere; with two or more, 0 everywhere.
+// d prod / dx_i = prod of the others = (P / x_i) * Z_i, P the product of the non-zeros (x_i
+// taken as 1 where it is zero) and Z_i the product of the zeros other than x_i.
+// Note [Differentiable prod backward]
+// Z_i is written so that its first derivative is right too (a second derivative through this
+// formula is exact): with no zero it is 1; with one zero z, 1 at z and elsewhere `zsum` (the
+// sum of the zeros: the value 0, derivative 1 in z); with two zeros, at each the other one
+// (zsum - x_i) and 0 elsewhere (a product of two zeros, whose derivative is 0); with three or
+// more, 0 everywhere.
 Tensor prod_backward(const Tensor& g, const Tensor& x, const ReducePlan& plan) {
   Tensor gk = kept(g, plan);
   Tensor zero = zero_of(x), one = wrap_scalar(1.0, x->dtype());
   Tensor is_zero = eq(x, zero);
   Tensor x_safe = where(is_zero, one, x);
   Tensor n_zero = sum(is_zero, plan.dims, true);
-  Tensor prod_nz = prod_plan(x_safe, plan, true);
-  Tensor at_zero = where(eq(n_zero, wrap_scalar(1.0, DType::Int64)), prod_nz, zero);
-  Tensor elsewhere = where(eq(n_zero, wrap_scalar(0.0, DType::Int64)), prod_nz / x_safe, zero);
-  return gk * where(is_zero, at_zero, elsewhere);
+  Tensor zsum = sum(where(is_zero, x, zero), plan.dims, true);
+  auto count_is = [&](double c) { return eq(n_zero, wrap_scalar(c, DType::Int64)); };
+  Tensor z2 = where(count_is(2), where(is_zero, zsum - x, zero), zero);
+  Tensor z = where(count_is(0), one, where(count_is(1), where(is_zero, one, zsum), z2));
+  return gk * (prod_plan(x_safe, plan, true) / x_safe) * z;
 }
 
 Tensor prod_plan(const Tensor& x, const ReducePlan& plan, bool keepdim) {
@@ -401,7 +408,10 @@ Tensor var_std(bool take_sqrt, const Tensor& x, const Shape& dims, double correc
              Tensor centred = xv - mu;
              if (!take_sqrt) return std::vector<Tensor>{gk * (2.0 / divisor) * centred};
              Tensor s = forward_value(so, n, plan, [&] { return std(xv, plan.dims, correction, true); });
-             Tensor scale = where(eq(s, zero_of(s)), zero_of(gk), gk / (s * divisor));
+             // Divides by 1 where std is 0, so that the masked branch's derivative is not NaN.
+             Tensor s_zero = eq(s, zero_of(s));
+             Tensor s_safe = where(s_zero, wrap_scalar(1.0, s->dtype()), s);
+             Tensor scale = where(s_zero, zero_of(gk), gk / (s_safe * divisor));
              return std::vector<Tensor>{scale * centred};
            });
   }

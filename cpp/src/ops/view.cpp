@@ -81,9 +81,18 @@ void record_reshape_like(const char* name, const Tensor& t, const Tensor& out) {
 }
 
 // grad of a strided sub-view: zeros of the input's shape with g written where the view was.
+// Note [Differentiable slice backward]
+// Under create_graph (grad mode on in backward) the write is recorded: copy_ into the public
+// slice of the zeros, which autograd follows through the view (Note [Views and in-place
+// writes] in autograd/node.cpp), so the result's history leads back to g. Otherwise the write
+// goes through a raw view with nothing recorded.
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start, int64_t step) {
   Tensor gi = zeros(in_shape, g->dtype(), g->device());
-  GradModeGuard no_grad(false);
+  if (grad_enabled()) {
+    const int64_t len = g->shape()[dim];
+    copy_(slice(gi, dim, start, len == 0 ? start : start + (len - 1) * step + 1, step), g);
+    return gi;
+  }
   Shape strides = gi->strides();
   int64_t offset = start * strides[dim];
   if (g->shape()[dim] > 1) strides[dim] *= step;  // in range: the forward's view had this stride
