@@ -26,6 +26,12 @@ void bind_creation(py::module_& m) {
   m.def("_randperm", [dt](int64_t n, py::object d, py::object dev) { return randperm(n, dt(d, DType::Int64), parse_device_arg(dev)); });
   m.def("manual_seed", &manual_seed, py::arg("seed"));
   m.def("initial_seed", &initial_seed);
+  m.def("_get_rng_state", [] {
+    const GeneratorState s = get_rng_state();
+    return py::make_tuple(s.seed, s.offset);
+  });
+  m.def("_set_rng_state", [](uint64_t seed, uint64_t offset) { set_rng_state({seed, offset}); }, py::arg("seed"),
+        py::arg("offset"));
   DL_DEF_BOTH(m, tensor_class(m), "multinomial", &multinomial, py::arg("num_samples"), py::arg("replacement") = false);
   m.def("dropout", &dropout, py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
 }

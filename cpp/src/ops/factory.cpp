@@ -11,21 +11,23 @@
 
 #include "dlcore/autograd.h"
 #include "dlcore/ops.h"
+#include "dlcore/philox.h"
 
 namespace dlcore {
 
 DL_DEFINE_KERNEL(uniform_kernel);
 DL_DEFINE_KERNEL(normal_kernel);
+DL_DEFINE_KERNEL(randint_kernel);
 
 namespace {
 
 struct Generator {
   std::mutex mu;
-  uint64_t seed = 67280421310721ull;
-  uint64_t offset = 0;
-  uint64_t next() {
+  GeneratorState state{67280421310721ull, 0};
+  // The (seed, offset) of one random op: the offset advances by one per op.
+  GeneratorState next() {
     std::lock_guard<std::mutex> g(mu);
-    return offset++;
+    return {state.seed, state.offset++};
   }
 };
 Generator& generator() {
@@ -43,14 +45,21 @@ Tensor host_built(const Shape& shape, DType dtype, Device device, const char* op
 
 }  // namespace
 
-void manual_seed(uint64_t seed) {
+void manual_seed(uint64_t seed) { set_rng_state({seed, 0}); }
+
+uint64_t initial_seed() { return get_rng_state().seed; }
+
+GeneratorState get_rng_state() {
   Generator& g = generator();
   std::lock_guard<std::mutex> lock(g.mu);
-  g.seed = seed;
-  g.offset = 0;
+  return g.state;
 }
 
-uint64_t initial_seed() { return generator().seed; }
+void set_rng_state(GeneratorState state) {
+  Generator& g = generator();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.state = state;
+}
 
 Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
 Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
@@ -139,25 +148,36 @@ Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
 Tensor rand(const Shape& shape, DType dtype, Device device) {
   DL_CHECK(is_floating(dtype), TypeError, "rand: expected a floating dtype, got ", dtype_name(dtype));
   Tensor t = empty(shape, dtype, device, "rand");
-  uniform_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
+  const GeneratorState s = generator().next();
+  uniform_kernel[device](t, 0.0, 1.0, s.seed, s.offset);
   return t;
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device) {
   DL_CHECK(is_floating(dtype), TypeError, "randn: expected a floating dtype, got ", dtype_name(dtype));
   Tensor t = empty(shape, dtype, device, "randn");
-  normal_kernel[device](t, 0.0, 1.0, generator().seed, generator().next());
+  const GeneratorState s = generator().next();
+  normal_kernel[device](t, 0.0, 1.0, s.seed, s.offset);
   return t;
 }
 
+// As in PyTorch, an integer dtype must hold low and high - 1; a floating one rounds values
+// past its exact-integer range (2^24 for float32) to nearby integers.
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {
-  check_shape(shape, "randint", dtype_size(DType::Float64));
   DL_CHECK(high > low, ValueError, "randint: expected high > low, got low=", low, " high=", high);
-  // floor(low + u * (high - low)) with u in [0, 1) of 53 bits: uniform for ranges < 2^53.
-  Tensor u = rand(shape, DType::Float64, device);
-  Tensor v = add(mul(u, wrap_scalar(static_cast<double>(high - low), DType::Float64)),
-                 wrap_scalar(static_cast<double>(low), DType::Float64));
-  return to_dtype(v, dtype);  // truncation == floor here since v >= low and low + range stays exact
+  if (dtype == DType::Int32 || dtype == DType::Bool) {
+    const int64_t lo = dtype == DType::Bool ? 0 : std::numeric_limits<int32_t>::min();
+    const int64_t hi = dtype == DType::Bool ? 1 : std::numeric_limits<int32_t>::max();
+    DL_CHECK(low >= lo && high - 1 <= hi, RuntimeError, "randint: low=", low, " and high - 1=", high - 1,
+             " must be in [", lo, ", ", hi, "] for dtype ", dtype_name(dtype));
+  }
+  DL_CHECK(check_shape(shape, "randint", dtype_size(dtype)) < (int64_t{1} << kRetryShift), RuntimeError,
+           "randint: shape ", shape_str(shape), " has more elements than the generator's counter supports (2^",
+           kRetryShift, ")");
+  Tensor t = empty(shape, dtype, device, "randint");
+  const GeneratorState s = generator().next();
+  randint_kernel[device](t, low, static_cast<uint64_t>(high) - static_cast<uint64_t>(low), s.seed, s.offset);
+  return t;
 }
 
 Tensor randperm(int64_t n, DType dtype, Device device) {
