@@ -1,29 +1,17 @@
-"""Datasets (map-style, like torch.utils.data): the abstract Dataset, TensorDataset, Subset,
-ConcatDataset and random_split."""
+"""Datasets (like torch.utils.data): the abstract Dataset and IterableDataset, TensorDataset,
+StackDataset, Subset, ConcatDataset, ChainDataset and random_split."""
 import bisect
 import math
+import warnings
 
 import numpy as np
 
 import dlcore
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
+from .sampler import _as_generator
 
-
-def _permutation(n, generator=None, epoch=None):
-    """A permutation of range(n) as a list of ints.
-
-    Note [Seeds for shuffling]: ``generator`` is an int seed or None. A seed gives a permutation
-    that depends only on (seed, epoch), so every epoch differs and a run is reproducible whatever
-    else draws random numbers. None draws from dlcore's global generator (``dlcore.randperm``),
-    which ``dlcore.manual_seed`` makes reproducible.
-    """
-    if generator is None:
-        return dlcore.randperm(n).tolist() if n > 0 else []
-    if isinstance(generator, bool) or not isinstance(generator, (int, np.integer)):
-        raise TypeError(f"generator must be an int seed or None, got {type(generator).__name__}")
-    key = [int(generator) & (2**64 - 1)] + ([] if epoch is None else [int(epoch)])
-    return np.random.default_rng(key).permutation(n).tolist()
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "Subset", "ConcatDataset", "ChainDataset",
+           "random_split"]
 
 
 class Dataset:
@@ -37,6 +25,21 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A dataset that is a stream: subclasses define ``__iter__``. With DataLoader workers,
+    every worker iterates its own copy; ``get_worker_info()`` in ``__iter__`` tells a copy
+    which share of the stream to produce."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead of indexing")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -65,6 +68,32 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
 
+class StackDataset(Dataset):
+    """Samples of several datasets of equal length side by side: ``StackDataset(a, b)[i]`` is
+    ``(a[i], b[i])`` and ``StackDataset(x=a, y=b)[i]`` is ``{"x": a[i], "y": b[i]}``."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: supported either tuple-like (positional) or dict-like (keyword) input, "
+                             "but both types are given")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        self.datasets = args if args else kwargs
+        items = list(enumerate(args)) if args else list(kwargs.items())
+        lengths = {k: len(d) for k, d in items}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"StackDataset: size mismatch between datasets: lengths {lengths}")
+        self._length = next(iter(lengths.values()))
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self):
+        return self._length
+
+
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``, in that order."""
 
@@ -77,6 +106,12 @@ class Subset(Dataset):
             return [self.dataset[self.indices[i]] for i in index]
         return self.dataset[self.indices[index]]
 
+    def __getitems__(self, indices):
+        picked = [self.indices[i] for i in indices]
+        if callable(getattr(self.dataset, "__getitems__", None)):
+            return self.dataset.__getitems__(picked)
+        return [self.dataset[i] for i in picked]
+
     def __len__(self):
         return len(self.indices)
 
@@ -88,6 +123,10 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: expected at least one dataset")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError(f"ConcatDataset: does not support IterableDataset ({type(d).__name__}); "
+                                f"use ChainDataset")
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
@@ -108,13 +147,31 @@ class ConcatDataset(Dataset):
         return self.datasets[d][index - start]
 
 
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset: only supports IterableDataset, got {type(d).__name__}")
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
+
+
 def random_split(dataset, lengths, generator=None):
     """Split ``dataset`` into non-overlapping random Subsets of the given lengths.
 
     ``lengths`` are counts summing to ``len(dataset)`` or fractions summing to 1; fractions are
     floored and the remainder handed out one by one from the first subset on, as in PyTorch.
-    ``generator`` is an int seed (same split every time) or None (dlcore's global generator).
+    ``generator``: a dlcore.Generator, an int seed (a new Generator with that seed) or None
+    (dlcore's global generator).
     """
+    generator = _as_generator(generator, "random_split")
     n = len(dataset)
     lengths = list(lengths)
     if not lengths:
@@ -125,11 +182,15 @@ def random_split(dataset, lengths, generator=None):
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, c in enumerate(counts):
+            if c == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                              stacklevel=2)
     else:
         raise ValueError(f"random_split: lengths {lengths} are neither integer counts nor fractions summing to 1")
     if any(c < 0 for c in counts) or sum(counts) != n:
         raise ValueError(f"random_split: the lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
-    perm = _permutation(n, generator)
+    perm = dlcore.randperm(n, generator=generator).tolist()
     out, start = [], 0
     for c in counts:
         out.append(Subset(dataset, perm[start:start + c]))
