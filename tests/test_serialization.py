@@ -1,5 +1,7 @@
-"""dlcore.save / dlcore.load: bit-exact round trips, training resumed identically, atomic writes,
-clear errors for damaged files, plain safetensors files from other tools.
+"""serialization.save_safetensors / load_safetensors (the dlcore command's checkpoints): bit-exact
+round trips, training resumed identically, atomic writes, clear errors for damaged files, plain
+safetensors files from other tools. PyTorch's format (dlcore.save / dlcore.load) is tested in
+test_serialization_pt.py.
 
 Every comparison here is exact (bytes, or ==): a checkpoint stores raw bytes, so nothing may
 change, not even a NaN payload or the sign of a zero."""
@@ -17,7 +19,7 @@ import safetensors.torch
 import torch
 
 import dlcore
-from dlcore import nn, optim, serialization
+from dlcore import _safetensors_ckpt, nn, optim, serialization
 from dlcore.optim.lr_scheduler import StepLR
 
 requires_cuda = pytest.mark.skipif(not dlcore.cuda.is_available(), reason="no CUDA device")
@@ -82,8 +84,8 @@ def sample(dtype, shape, rng):
 
 def roundtrip(obj, **load_kw):
     buf = io.BytesIO()
-    dlcore.save(obj, buf)
-    return dlcore.load(io.BytesIO(buf.getvalue()), **load_kw)
+    serialization.save_safetensors(obj, buf)
+    return serialization.load_safetensors(io.BytesIO(buf.getvalue()), **load_kw)
 
 
 # ---- round trips ------------------------------------------------------------------------------
@@ -135,9 +137,9 @@ def test_structure_types_survive():
 def test_shared_tensor_stored_once_and_loaded_once():
     t = dlcore.ones(1000)
     buf = io.BytesIO()
-    dlcore.save({"a": t, "b": [t]}, buf)
+    serialization.save_safetensors({"a": t, "b": [t]}, buf)
     assert len(buf.getvalue()) < 4000 + 1000  # one copy of the 4000 bytes
-    out = dlcore.load(io.BytesIO(buf.getvalue()))
+    out = serialization.load_safetensors(io.BytesIO(buf.getvalue()))
     assert out["a"] is out["b"][0]
 
 
@@ -156,26 +158,26 @@ def test_requires_grad_and_parameters():
 def test_path_and_file_object(tmp_path):
     obj = {"w": dlcore.randn(4, 4), "n": 1}
     path = tmp_path / "ckpt.safetensors"
-    dlcore.save(obj, path)              # PathLike
-    assert_same(obj, dlcore.load(str(path)))  # str
+    serialization.save_safetensors(obj, path)              # PathLike
+    assert_same(obj, serialization.load_safetensors(str(path)))  # str
     with open(path, "rb") as f:
-        assert_same(obj, dlcore.load(f))
+        assert_same(obj, serialization.load_safetensors(f))
     with open(tmp_path / "b.safetensors", "wb") as f:
-        dlcore.save(obj, f)
-    assert_same(obj, dlcore.load(tmp_path / "b.safetensors"))
+        serialization.save_safetensors(obj, f)
+    assert_same(obj, serialization.load_safetensors(tmp_path / "b.safetensors"))
 
 
 def test_unsupported_objects_name_their_path():
-    with pytest.raises(TypeError, match=r"save: can't store a set at obj\['config'\]\['s'\]"):
-        dlcore.save({"config": {"s": {1, 2}}}, io.BytesIO())
+    with pytest.raises(TypeError, match=r"save_safetensors: can't store a set at obj\['config'\]\['s'\]"):
+        serialization.save_safetensors({"config": {"s": {1, 2}}}, io.BytesIO())
     with pytest.raises(TypeError, match=r"obj\['f'\]"):
-        dlcore.save({"f": lambda: 0}, io.BytesIO())
+        serialization.save_safetensors({"f": lambda: 0}, io.BytesIO())
     with pytest.raises(TypeError, match=r"can't store a Linear at obj\['model'\]; save its state_dict\(\) instead"):
-        dlcore.save({"model": nn.Linear(2, 2)}, io.BytesIO())
+        serialization.save_safetensors({"model": nn.Linear(2, 2)}, io.BytesIO())
     with pytest.raises(TypeError, match="dict key of type Tensor"):
-        dlcore.save({dlcore.ones(1): 1}, io.BytesIO())
+        serialization.save_safetensors({dlcore.ones(1): 1}, io.BytesIO())
     with pytest.raises(TypeError, match="path or a binary file object"):
-        dlcore.save({}, 3)
+        serialization.save_safetensors({}, 3)
 
 
 # ---- state dicts and resuming ---------------------------------------------------------------
@@ -188,9 +190,9 @@ def make_model(seed):
 def test_module_state_dict_roundtrip_bit_exact(tmp_path):
     src = make_model(0)
     src(dlcore.randn(8, 5))  # move the BatchNorm running statistics and counter off their init
-    dlcore.save(src.state_dict(), tmp_path / "m.safetensors")
+    serialization.save_safetensors(src.state_dict(), tmp_path / "m.safetensors")
     dst = make_model(1)
-    loaded = dlcore.load(tmp_path / "m.safetensors")
+    loaded = serialization.load_safetensors(tmp_path / "m.safetensors")
     assert isinstance(loaded, OrderedDict) and list(loaded) == list(src.state_dict())
     dst.load_state_dict(loaded)
     for (k, a), (k2, b) in zip(src.state_dict().items(), dst.state_dict().items()):
@@ -201,7 +203,7 @@ def test_module_state_dict_roundtrip_bit_exact(tmp_path):
 def test_state_dict_readable_by_torch_safetensors(tmp_path):
     """A plain state dict is stored under its own keys, so other tools load it directly."""
     src = make_model(0)
-    dlcore.save(src.state_dict(), tmp_path / "m.safetensors")
+    serialization.save_safetensors(src.state_dict(), tmp_path / "m.safetensors")
     theirs = safetensors.torch.load_file(tmp_path / "m.safetensors")
     assert sorted(theirs) == sorted(src.state_dict())
     for k, v in src.state_dict().items():
@@ -232,8 +234,9 @@ def make_run(seed):
 def test_training_resumes_identically(tmp_path):
     model, opt, sched = make_run(0)
     train(model, opt, sched, range(3))
-    dlcore.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "epoch": 3, "config": {"lr": 1e-2, "betas": (0.8, 0.99)}}, tmp_path / "ckpt.safetensors")
+    serialization.save_safetensors({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "scheduler": sched.state_dict(), "epoch": 3,
+                                    "config": {"lr": 1e-2, "betas": (0.8, 0.99)}}, tmp_path / "ckpt.safetensors")
     train(model, opt, sched, range(3, 6))  # run A: uninterrupted
 
     model_c, opt_c, sched_c = make_run(1)  # different initial weights: everything must come from the file
@@ -241,7 +244,7 @@ def test_training_resumes_identically(tmp_path):
     assert raw(model_c.state_dict()["0.weight"]) != raw(model.state_dict()["0.weight"])
 
     model_b, opt_b, sched_b = make_run(1)
-    ckpt = dlcore.load(tmp_path / "ckpt.safetensors")
+    ckpt = serialization.load_safetensors(tmp_path / "ckpt.safetensors")
     assert ckpt["epoch"] == 3 and ckpt["config"]["betas"] == (0.8, 0.99)
     assert all(isinstance(k, int) for k in ckpt["optimizer"]["state"])
     assert set(ckpt["optimizer"]["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
@@ -272,7 +275,7 @@ def listing(directory):
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()], ids=["OSError", "Ctrl-C"])
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch, error):
     path = tmp_path / "ckpt.safetensors"
-    dlcore.save({"w": dlcore.ones(3), "epoch": 1}, path)
+    serialization.save_safetensors({"w": dlcore.ones(3), "epoch": 1}, path)
     before = path.read_bytes()
 
     def half_then_fail(fileobj, data):
@@ -282,10 +285,10 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch, error):
 
     monkeypatch.setattr(serialization, "_write_all", half_then_fail)
     with pytest.raises(type(error)):
-        dlcore.save({"w": dlcore.zeros(1000), "epoch": 2}, path)
+        serialization.save_safetensors({"w": dlcore.zeros(1000), "epoch": 2}, path)
     assert path.read_bytes() == before
     assert listing(tmp_path) == ["ckpt.safetensors"]
-    assert dlcore.load(path)["epoch"] == 1
+    assert serialization.load_safetensors(path)["epoch"] == 1
 
 
 _KILLED_SAVER = """
@@ -300,7 +303,7 @@ def write_half_then_hang(fileobj, data):
     time.sleep(600)
 
 serialization._write_all = write_half_then_hang
-dlcore.save({"w": dlcore.zeros(10000)}, sys.argv[1])
+serialization.save_safetensors({"w": dlcore.zeros(10000)}, sys.argv[1])
 """
 
 
@@ -322,8 +325,8 @@ def test_temp_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
         assert writer.stdout.readline() == "writing\n"
         (tmp,) = _temporaries(tmp_path)
         # the writer is alive: a save beside it (another checkpoint, then the same one) leaves its file alone
-        dlcore.save({"epoch": 1}, tmp_path / "other.safetensors")
-        dlcore.save({"epoch": 1}, path)
+        serialization.save_safetensors({"epoch": 1}, tmp_path / "other.safetensors")
+        serialization.save_safetensors({"epoch": 1}, path)
         assert _temporaries(tmp_path) == [tmp]
     finally:
         writer.send_signal(signal.SIGKILL)
@@ -331,9 +334,9 @@ def test_temp_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
         writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL
     assert _temporaries(tmp_path) == [tmp]      # nothing cleaned up after the kill itself
-    dlcore.save({"epoch": 2}, tmp_path / "other.safetensors")
+    serialization.save_safetensors({"epoch": 2}, tmp_path / "other.safetensors")
     assert listing(tmp_path) == ["ckpt.safetensors", "other.safetensors"]
-    assert dlcore.load(path)["epoch"] == 1
+    assert serialization.load_safetensors(path)["epoch"] == 1
 
 
 def test_only_stale_temp_files_of_saves_are_removed(tmp_path):
@@ -361,36 +364,36 @@ def test_only_stale_temp_files_of_saves_are_removed(tmp_path):
     for name, (age, _) in files.items():
         (tmp_path / name).write_bytes(b"partial")
         os.utime(tmp_path / name, (now - age, now - age))
-    dlcore.save({"epoch": 1}, tmp_path / "ckpt.safetensors")
+    serialization.save_safetensors({"epoch": 1}, tmp_path / "ckpt.safetensors")
     kept = sorted(n for n, (_, removed) in files.items() if not removed)
     assert listing(tmp_path) == sorted(kept + ["ckpt.safetensors"])
 
 
 def test_failed_fsync_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.safetensors"
-    dlcore.save({"epoch": 1}, path)
+    serialization.save_safetensors({"epoch": 1}, path)
     monkeypatch.setattr(serialization.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("I/O error")))
     with pytest.raises(OSError, match="I/O error"):
-        dlcore.save({"epoch": 2}, path)
+        serialization.save_safetensors({"epoch": 2}, path)
     monkeypatch.undo()
-    assert listing(tmp_path) == ["ckpt.safetensors"] and dlcore.load(path)["epoch"] == 1
+    assert listing(tmp_path) == ["ckpt.safetensors"] and serialization.load_safetensors(path)["epoch"] == 1
 
 
 def test_unserializable_object_touches_nothing(tmp_path):
     path = tmp_path / "ckpt.safetensors"
-    dlcore.save({"epoch": 1}, path)
+    serialization.save_safetensors({"epoch": 1}, path)
     with pytest.raises(TypeError):
-        dlcore.save({"epoch": 2, "bad": object()}, path)
-    assert listing(tmp_path) == ["ckpt.safetensors"] and dlcore.load(path)["epoch"] == 1
+        serialization.save_safetensors({"epoch": 2, "bad": object()}, path)
+    assert listing(tmp_path) == ["ckpt.safetensors"] and serialization.load_safetensors(path)["epoch"] == 1
 
 
 def test_write_through_symlink_and_permissions(tmp_path):
     target = tmp_path / "real.safetensors"
-    dlcore.save({"epoch": 1}, target)
+    serialization.save_safetensors({"epoch": 1}, target)
     link = tmp_path / "latest.safetensors"
     link.symlink_to(target)
-    dlcore.save({"epoch": 2}, link)
-    assert link.is_symlink() and dlcore.load(target)["epoch"] == 2
+    serialization.save_safetensors({"epoch": 2}, link)
+    assert link.is_symlink() and serialization.load_safetensors(target)["epoch"] == 2
     umask = os.umask(0)
     os.umask(umask)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
@@ -400,8 +403,8 @@ def test_write_through_symlink_and_permissions(tmp_path):
 
 def checkpoint_bytes():
     buf = io.BytesIO()
-    dlcore.save({"model": {"w": dlcore.arange(6).float().reshape(2, 3), "b": dlcore.tensor([1, 2])},
-                 "epoch": 3, "cfg": {"lr": 0.1, "name": "x"}}, buf)
+    serialization.save_safetensors({"model": {"w": dlcore.arange(6).float().reshape(2, 3), "b": dlcore.tensor([1, 2])},
+                                    "epoch": 3, "cfg": {"lr": 0.1, "name": "x"}}, buf)
     return buf.getvalue()
 
 
@@ -411,7 +414,7 @@ def test_truncated_file_is_a_clear_error(tmp_path, cut):
     path = tmp_path / "ckpt.safetensors"
     path.write_bytes(data[:cut])
     with pytest.raises(RuntimeError, match=r"load: '.*ckpt\.safetensors' is not a valid safetensors checkpoint"):
-        dlcore.load(path)
+        serialization.load_safetensors(path)
 
 
 def test_not_a_safetensors_file(tmp_path):
@@ -419,7 +422,7 @@ def test_not_a_safetensors_file(tmp_path):
         path = tmp_path / f"f{i}.bin"
         path.write_bytes(content)
         with pytest.raises(RuntimeError, match=f"f{i}.bin"):
-            dlcore.load(path)
+            serialization.load_safetensors(path)
 
 
 def test_every_single_byte_corruption_is_detected():
@@ -431,7 +434,7 @@ def test_every_single_byte_corruption_is_detected():
             damaged = bytearray(data)
             damaged[i] ^= mask
             with pytest.raises((RuntimeError, ValueError)):
-                dlcore.load(io.BytesIO(bytes(damaged)))
+                serialization.load_safetensors(io.BytesIO(bytes(damaged)))
 
 
 def test_corruption_message_names_the_tensor(tmp_path):
@@ -440,7 +443,7 @@ def test_corruption_message_names_the_tensor(tmp_path):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(bytes(data))
     with pytest.raises(RuntimeError, match=r"bad\.safetensors' is corrupted: the bytes of tensor 'model\.\w' "):
-        dlcore.load(path)
+        serialization.load_safetensors(path)
 
 
 def test_foreign_safetensors_loads_as_flat_dict(tmp_path):
@@ -450,7 +453,7 @@ def test_foreign_safetensors_loads_as_flat_dict(tmp_path):
                "pixels": torch.from_numpy(rng.integers(0, 256, (2, 3), dtype=np.uint8)),
                "half": torch.randn(3, dtype=torch.float16), "scalar": torch.tensor(2.5)}
     safetensors.torch.save_file(tensors, tmp_path / "hf.safetensors", metadata={"format": "pt"})
-    out = dlcore.load(tmp_path / "hf.safetensors")
+    out = serialization.load_safetensors(tmp_path / "hf.safetensors")
     assert type(out) is dict and sorted(out) == sorted(tensors)
     for k, v in tensors.items():
         ours = out[k]
@@ -467,14 +470,14 @@ def test_foreign_safetensors_loads_as_flat_dict(tmp_path):
 def test_foreign_unsupported_dtype_is_a_clear_error(tmp_path):
     safetensors.numpy.save_file({"x": np.arange(3, dtype=np.uint64)}, tmp_path / "u64.safetensors")
     with pytest.raises(RuntimeError, match=r"tensor 'x' in '.*u64\.safetensors' has dtype U64"):
-        dlcore.load(tmp_path / "u64.safetensors")
+        serialization.load_safetensors(tmp_path / "u64.safetensors")
 
 
 # ---- map_location ------------------------------------------------------------------------------
 
 def cuda_checkpoint(tmp_path):
     """A checkpoint whose tensor was saved from cuda:0, built by hand so it runs without a GPU."""
-    encoder = serialization._Encoder()
+    encoder = _safetensors_ckpt._Encoder()
     node = encoder.encode({"w": dlcore.arange(3).float()}, ())
     node["dict"][0][1]["device"] = "cuda:0"
     structure = json.dumps(node)
@@ -487,15 +490,16 @@ def cuda_checkpoint(tmp_path):
 
 def test_map_location_cpu(tmp_path):
     path = cuda_checkpoint(tmp_path)
-    for where in ("cpu", dlcore.device("cpu"), {"cuda:0": "cpu"}):
-        out = dlcore.load(path, map_location=where)
-        assert str(out["w"].device) == "cpu" and out["w"].tolist() == [0.0, 1.0, 2.0]
+    for where in ("cpu", dlcore.device("cpu"), {"cuda:0": "cpu"}, lambda t, location: t):
+        for load in (serialization.load_safetensors, dlcore.load):  # dlcore.load recognises safetensors files
+            out = load(path, map_location=where)
+            assert str(out["w"].device) == "cpu" and out["w"].tolist() == [0.0, 1.0, 2.0]
 
 
 @pytest.mark.skipif(dlcore.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_cuda_checkpoint_without_cuda_says_map_location(tmp_path):
     with pytest.raises(RuntimeError, match="CUDA is not available here; pass map_location='cpu'"):
-        dlcore.load(cuda_checkpoint(tmp_path))
+        serialization.load_safetensors(cuda_checkpoint(tmp_path))
 
 
 def test_bad_map_location():

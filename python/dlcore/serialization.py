@@ -1,34 +1,20 @@
-"""Checkpoints: ``dlcore.save(obj, f)`` and ``dlcore.load(f, map_location=None)``.
+"""Checkpoints: ``dlcore.save(obj, f)`` / ``dlcore.load(f)`` in PyTorch's format, and
+safetensors checkpoints (``save_safetensors`` / ``load_safetensors``).
 
-A checkpoint is one safetensors file (https://github.com/huggingface/safetensors): a JSON
-header, then the raw bytes of every tensor. ``obj`` is a nested structure of dicts, lists,
-tuples, tensors and plain values (int, float, bool, str, None, bytes, dlcore.dtype,
-dlcore.device), e.g. ``{"model": model.state_dict(), "optimizer": opt.state_dict(),
-"epoch": 3}``. Nothing is pickled, so loading a file never runs code.
+``save`` pickles any picklable object (state dicts, optimizer states, whole modules) into the
+zip archive ``torch.save`` writes (_pt_archive.py), so ``torch.load`` reads dlcore's files and
+``load`` reads torch's, without torch installed. ``load`` defaults to ``weights_only=True``
+(PyTorch >= 2.6): an allow-list unpickler that never runs code from the file
+(_pt_unpickle.py, Note [Weights-only unpickling]); ``add_safe_globals`` / ``safe_globals``
+allow more classes. ``load`` also reads safetensors files, recognised by their first bytes.
 
-Note [Checkpoint layout]
-- Each distinct tensor is stored once, contiguous and on the CPU, under a name made from its
-  path in ``obj`` ("model.conv1.weight", "optimizer.state.0.exp_avg"); a plain state dict is
-  therefore stored under its own keys and other safetensors readers load it as it is.
-- The header's ``__metadata__`` (string values only) holds
-    "dlcore.format"     the layout version, "1";
-    "dlcore.structure"  ``obj`` as JSON, each tensor replaced by a node
-                        {"tensor": name, "dtype", "shape", "device", "crc32"[, "requires_grad",
-                        "parameter"]};
-    "dlcore.crc32"      the CRC-32 of the structure string.
-  In the structure, JSON arrays are lists; every JSON object is a tagged node: {"dict": [[key,
-  value], ...], "type": "OrderedDict"|"Counter"} (so int keys and key order survive),
-  {"tuple": [...]}, {"float": "inf"|"-inf"|"nan"}, {"bytes": base64}, {"dtype": name},
-  {"device": name} or a tensor node.
-- bfloat16 has no numpy dtype: its raw bits are stored as U16 (the structure says bfloat16)
-  and copied back byte for byte, so every value, NaN payloads included, round-trips exactly.
-- The CRCs catch a corrupted file (a flipped byte, a wrong length) instead of loading wrong
-  values; a file without our metadata (written by another tool) loads as a flat dict
-  name -> tensor.
+A safetensors checkpoint (_safetensors_ckpt.py, Note [Checkpoint layout]) holds nested dicts,
+lists and tuples of tensors and plain values without pickling anything; the ``dlcore`` command
+writes its checkpoints this way.
 
-Writes to a path are atomic: the bytes go to a temporary file in the same directory, which is
-flushed, fsynced and renamed over the target only when complete (Ctrl-C or an error midway
-leaves any previous file untouched and no temporary behind).
+Writes to a path are atomic, in both formats: the bytes go to a temporary file in the same
+directory, which is flushed, fsynced and renamed over the target only when complete (Ctrl-C or
+an error midway leaves any previous file untouched and no temporary behind).
 
 Note [Stale temporary files]
 A process killed outright (SIGKILL, power loss) mid-save can't remove its temporary file. Its
@@ -40,187 +26,30 @@ an older dlcore whose names hold no pid, ".<name>.<12 hex digits>.tmp") is remov
 it has not been modified for _STALE_AGE_S seconds; so is one whose pid is alive but may have
 been reused. A temporary being written by a live process is never touched.
 """
-import base64
-import ctypes
-import json
-import math
+import copy
+import io
+import mmap as _mmap
 import os
+import pickle
 import re
 import secrets
 import socket
 import time
+import warnings
 import zlib
-from collections import Counter, OrderedDict
-
-import numpy as np
-import safetensors
-import safetensors.numpy
 
 from . import _C
+from . import _pt_archive, _pt_unpickle, _safetensors_ckpt
 from ._C import Tensor
+from ._pt_unpickle import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "save_safetensors", "load_safetensors", "add_safe_globals", "get_safe_globals",
+           "clear_safe_globals", "safe_globals"]
 
-FORMAT_VERSION = "1"
-_KEY_FORMAT = "dlcore.format"
-_KEY_STRUCTURE = "dlcore.structure"
-_KEY_CRC = "dlcore.crc32"
-
-# dlcore dtype name -> (safetensors dtype of the stored bytes, numpy dtype of those bytes)
-_STORED = {
-    "float32": ("F32", "<f4"), "float64": ("F64", "<f8"), "float16": ("F16", "<f2"),
-    "bfloat16": ("U16", "<u2"), "int64": ("I64", "<i8"), "int32": ("I32", "<i4"), "bool": ("BOOL", "|b1"),
-}
-# safetensors dtypes of files written by other tools -> (numpy dtype of the bytes, dlcore dtype name).
-# Integer types dlcore lacks are widened without loss.
-_FOREIGN = {
-    "F64": ("<f8", "float64"), "F32": ("<f4", "float32"), "F16": ("<f2", "float16"), "BF16": ("<u2", "bfloat16"),
-    "I64": ("<i8", "int64"), "I32": ("<i4", "int32"), "I16": ("<i2", "int32"), "I8": ("|i1", "int32"),
-    "U32": ("<u4", "int64"), "U16": ("<u2", "int32"), "U8": ("|u1", "int32"), "BOOL": ("|b1", "bool"),
-}
-_DICT_TYPES = {"OrderedDict": OrderedDict, "Counter": Counter}
+DEFAULT_PROTOCOL = 2
 
 
-def _dtype_name(dt):
-    return str(dt).rsplit(".", 1)[-1]
-
-
-def _dtype_from_name(name):
-    if name not in _C.dtype.__members__:
-        raise ValueError(f"unknown dtype {name!r}")
-    return _C.dtype.__members__[name]
-
-
-# ---- tensors <-> bytes -------------------------------------------------------------------------
-
-def _host_array(t):
-    """The tensor's values as a C-contiguous little-endian ndarray (bfloat16: its raw uint16 bits)."""
-    t = t.detach()
-    if t.is_cuda:
-        t = t.cpu()
-    t = _C.contiguous(t)
-    if t.dtype == _C.dtype.bfloat16:
-        raw = ctypes.string_at(t.data_ptr(), 2 * t.numel()) if t.numel() else b""
-        return np.frombuffer(raw, dtype="<u2").reshape(tuple(t.shape))
-    return t.numpy()  # contiguous, so C-ordered
-
-
-def _crc32(arr):
-    """The CRC-32 of a C-contiguous array's bytes, as stored in the file."""
-    return zlib.crc32(arr.reshape(-1).view(np.uint8))
-
-
-def _tensor_from_bytes(data, np_dtype, shape, dtype_name):
-    """A new CPU tensor of dlcore dtype ``dtype_name`` from the raw little-endian bytes ``data``."""
-    if dtype_name == "bfloat16":
-        t = _C._empty(list(shape), _C.dtype.bfloat16, None)
-        if len(data):
-            src = data if isinstance(data, bytes) else (ctypes.c_char * len(data)).from_buffer(data)
-            ctypes.memmove(t.data_ptr(), src, len(data))
-        return t
-    arr = np.frombuffer(data, dtype=np_dtype).reshape(shape)
-    target = np.dtype(_STORED[dtype_name][1]).newbyteorder("=")
-    if arr.dtype != target or not arr.flags.writeable or arr.ctypes.data % target.alignment:
-        arr = arr.astype(target, order="C", copy=True)
-    # the tensor owns ``data`` now (a bytearray of the deserialized file that nothing else holds)
-    return _C.from_numpy(arr)
-
-
-# ---- save ----------------------------------------------------------------------------------------
-
-class _Encoder:
-    """Turns ``obj`` into the JSON structure and the dict name -> ndarray of its tensors."""
-
-    def __init__(self):
-        self.arrays = {}
-        self.nodes = {}     # id(tensor) -> its node (a tensor referenced twice is stored once)
-        self.keep = []      # the tensors behind self.nodes, so their ids stay unique
-
-    def encode(self, x, path):
-        if x is None or isinstance(x, (bool, str)):
-            return x
-        if isinstance(x, Tensor):
-            return self._tensor(x, path)
-        if isinstance(x, (int, np.integer)):
-            return int(x)
-        if isinstance(x, (float, np.floating)):
-            x = float(x)
-            if math.isfinite(x):
-                return x
-            return {"float": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
-        if isinstance(x, np.bool_):
-            return bool(x)
-        if isinstance(x, (list, tuple)):
-            items = [self.encode(v, path + (str(i),)) for i, v in enumerate(x)]
-            return items if isinstance(x, list) else {"tuple": items}
-        if isinstance(x, dict):
-            items = [[self.encode_key(k, path), self.encode(v, path + (str(k),))] for k, v in x.items()]
-            node = {"dict": items}
-            for name, cls in _DICT_TYPES.items():
-                if type(x) is cls:
-                    node["type"] = name
-            return node
-        if isinstance(x, (bytes, bytearray)):
-            return {"bytes": base64.b64encode(bytes(x)).decode("ascii")}
-        if isinstance(x, _C.dtype):
-            return {"dtype": _dtype_name(x)}
-        if isinstance(x, _C.device):
-            return {"device": str(x)}
-        hint = "; save its state_dict() instead" if callable(getattr(x, "state_dict", None)) else ""
-        raise TypeError(f"save: can't store a {type(x).__name__} at {_path_str(path)}{hint}; checkpoints hold "
-                        "dicts, lists, tuples, Tensors, int, float, bool, str, bytes, None, dlcore.dtype and "
-                        "dlcore.device")
-
-    def encode_key(self, k, path):
-        if isinstance(k, Tensor) or not isinstance(k, (str, int, float, bool, type(None), tuple, np.generic)):
-            raise TypeError(f"save: can't store a dict key of type {type(k).__name__} at {_path_str(path)}; "
-                            "keys must be str, int, float, bool, None or tuples of them")
-        if isinstance(k, tuple):
-            return {"tuple": [self.encode_key(v, path) for v in k]}
-        return self.encode(k, path)
-
-    def _tensor(self, t, path):
-        if id(t) in self.nodes:
-            return self.nodes[id(t)]
-        name = ".".join(path) or "tensor"
-        if name in self.arrays or name == "__metadata__":
-            n = 1
-            while f"{name}#{n}" in self.arrays:
-                n += 1
-            name = f"{name}#{n}"
-        dtype = _dtype_name(t.dtype)
-        if dtype not in _STORED:
-            raise TypeError(f"save: tensor at {_path_str(path)} has unsupported dtype {dtype}")
-        arr = _host_array(t)
-        self.arrays[name] = arr
-        node = {"tensor": name, "dtype": dtype, "shape": list(arr.shape), "device": str(t.device),
-                "crc32": _crc32(arr)}
-        if t.requires_grad:
-            node["requires_grad"] = True
-        if _is_parameter(t):
-            node["parameter"] = True
-        self.nodes[id(t)] = node
-        self.keep.append(t)
-        return node
-
-
-def _is_parameter(t):
-    from .nn.parameter import Parameter
-    return isinstance(t, Parameter)
-
-
-def _path_str(path):
-    return "obj" + "".join(f"[{p!r}]" for p in path)
-
-
-def _serialize(obj):
-    """The checkpoint file's bytes."""
-    enc = _Encoder()
-    structure = json.dumps(enc.encode(obj, ()), separators=(",", ":"), allow_nan=False)
-    metadata = {_KEY_FORMAT: FORMAT_VERSION, _KEY_STRUCTURE: structure,
-                _KEY_CRC: str(zlib.crc32(structure.encode("utf-8")))}
-    return safetensors.numpy.save(enc.arrays, metadata=metadata)
-
+# ---- writing files ----------------------------------------------------------------------------
 
 def _write_all(fileobj, data):
     """Writes ``data`` to a binary file object (a seam the tests use to fail a write midway)."""
@@ -289,7 +118,8 @@ def _remove_stale_temporaries(directory):
             continue
 
 
-def _atomic_write(path, data):
+def _atomic_write(path, write):
+    """Runs ``write(fileobj)`` on a temporary file and renames it to ``path`` once complete."""
     path = os.path.realpath(os.fspath(path))  # a symlink keeps pointing at the checkpoint
     directory, base = os.path.split(path)
     _remove_stale_temporaries(directory)
@@ -303,7 +133,7 @@ def _atomic_write(path, data):
             continue
     try:
         with os.fdopen(fd, "wb") as fileobj:
-            _write_all(fileobj, data)
+            write(fileobj)
             fileobj.flush()
             os.fsync(fileobj.fileno())
         os.replace(tmp, path)
@@ -323,199 +153,230 @@ def _atomic_write(path, data):
         pass
 
 
-def save(obj, f):
+def _is_path(f):
+    return isinstance(f, (str, bytes, os.PathLike))
+
+
+def _write_to(f, write, fn):
+    if _is_path(f):
+        _atomic_write(f, write)
+    elif hasattr(f, "write"):
+        write(f)
+    else:
+        raise TypeError(f"{fn}: f must be a path or a binary file object, got {type(f).__name__}")
+
+
+def save(obj, f, pickle_module=pickle, pickle_protocol=DEFAULT_PROTOCOL, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Saves ``obj`` (any picklable object: state dicts, optimizer states, modules) to ``f``, a
+    path or a binary file object, in PyTorch's checkpoint format (``torch.load`` reads it).
+
+    Tensors keep their dtype, shape, strides, device, requires_grad and Parameter-ness; tensors
+    that share a storage (views, tied weights) are stored once and load back sharing it
+    (_pt_archive.py, Note [Shared storages]). pickle_module: ``pickle`` or a module whose Pickler
+    derives from ``pickle._Pickler`` (dill). Writes to a path are atomic.
+    """
+    if not _use_new_zipfile_serialization:
+        raise ValueError("save: only PyTorch's zip format (_use_new_zipfile_serialization=True) is written")
+    if not (_is_path(f) or hasattr(f, "write")):
+        raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
+    pickled, storages = _pt_archive.pickle_archive(obj, pickle_module, pickle_protocol)
+    name = _pt_archive.archive_name(f)
+
+    def write(fileobj):
+        _pt_archive.write_archive(lambda data: _write_all(fileobj, data), name, pickled, storages,
+                                  byteorder=not _disable_byteorder_record)
+    _write_to(f, write, "save")
+
+
+def save_safetensors(obj, f):
     """Saves ``obj`` (nested dicts/lists/tuples of Tensors and plain values) to ``f``, a path or
-    a binary file object, as a safetensors file (Note [Checkpoint layout]).
+    a binary file object, as a safetensors file (_safetensors_ckpt.py, Note [Checkpoint layout]).
 
     Tensors are saved contiguous with their dtype, shape and device; the same Tensor object
     referenced twice is stored once and loads back as one object. Writes to a path are atomic.
     """
-    data = _serialize(obj)
-    if isinstance(f, (str, bytes, os.PathLike)):
-        _atomic_write(f, data)
-    elif hasattr(f, "write"):
-        _write_all(f, data)
-    else:
-        raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
+    data = _safetensors_ckpt.serialize(obj)
+    _write_to(f, lambda fileobj: _write_all(fileobj, data), "save_safetensors")
 
 
-# ---- load ----------------------------------------------------------------------------------------
+# ---- loading -----------------------------------------------------------------------------------
 
-class _LoadError(RuntimeError):
-    """An error load() raises as it is (others met while decoding mean a corrupted structure)."""
-
-def _device_resolver(map_location):
-    """A function: the device name a tensor was saved on -> the dlcore.device to load it to."""
-    if map_location is None:
-        def where(saved):
-            dev = _C.device(saved)
-            if dev.type == "cuda" and not _C._cuda_is_available():
-                raise _LoadError(f"load: the checkpoint holds tensors saved on {saved} but CUDA is not available "
-                                   "here; pass map_location='cpu' to load them on the CPU")
-            return dev
-        return where
-    if isinstance(map_location, dict):
-        mapping = {str(_C.device(k)): _C.device(v) for k, v in map_location.items()}
-        fallback = _device_resolver(None)
-
-        def where(saved):
-            dev = mapping.get(str(_C.device(saved)))
-            return fallback(saved) if dev is None else dev
-        return where
-    if isinstance(map_location, (str, _C.device)):
-        dev = _C.device(map_location)
-        return lambda saved: dev
-    raise TypeError("load: map_location must be None, a device, a device name or a dict of device names, "
-                    f"got {type(map_location).__name__}")
-
-
-class _Decoder:
-    def __init__(self, entries, where, name):
-        self.entries = entries  # tensor name -> deserialized entry
-        self.where = where
-        self.name = name
-        self.tensors = {}       # tensor name -> the loaded Tensor (shared references stay shared)
-
-    def fail(self, what):
-        raise _LoadError(f"load: {self.name} is corrupted: {what}")
-
-    def decode(self, v):
-        if v is None or isinstance(v, (bool, int, float, str)):
-            return v
-        if isinstance(v, list):
-            return [self.decode(x) for x in v]
-        if not isinstance(v, dict):
-            self.fail(f"unexpected {type(v).__name__} in the structure")
-        if "tensor" in v:
-            return self._tensor(v)
-        if "dict" in v:
-            cls = _DICT_TYPES.get(v.get("type"), dict)
-            out = cls()
-            for item in v["dict"]:
-                if not isinstance(item, list) or len(item) != 2:
-                    self.fail("a dict entry is not a [key, value] pair")
-                out[self.decode_key(item[0])] = self.decode(item[1])
-            return out
-        if "tuple" in v and isinstance(v["tuple"], list):
-            return tuple(self.decode(x) for x in v["tuple"])
-        if "float" in v and v["float"] in ("inf", "-inf", "nan"):
-            return float(v["float"])
-        if "bytes" in v:
-            return base64.b64decode(v["bytes"], validate=True)
-        if "dtype" in v:
-            return _dtype_from_name(v["dtype"])
-        if "device" in v:
-            return _C.device(v["device"])
-        self.fail(f"unknown node {sorted(v)} in the structure")
-
-    def decode_key(self, k):
-        key = self.decode(k)
-        if isinstance(key, Tensor):
-            self.fail("a dict key is a tensor")
-        return key
-
-    def _tensor(self, node):
-        key = node["tensor"]
-        if key in self.tensors:
-            return self.tensors[key]
-        entry = self.entries.get(key)
-        if entry is None:
-            self.fail(f"tensor {key!r} is missing")
-        dtype = node["dtype"]
-        if dtype not in _STORED:
-            self.fail(f"tensor {key!r} has unknown dtype {dtype!r}")
-        st_dtype, np_dtype = _STORED[dtype]
-        if entry["dtype"] != st_dtype or list(entry["shape"]) != list(node["shape"]):
-            self.fail(f"tensor {key!r} is stored as {entry['dtype']}{list(entry['shape'])} but the structure "
-                      f"says {dtype}{list(node['shape'])}")
-        data = entry["data"]
-        if zlib.crc32(data) != node["crc32"]:
-            self.fail(f"the bytes of tensor {key!r} do not match their checksum")
-        t = _tensor_from_bytes(data, np_dtype, entry["shape"], dtype)
-        device = self.where(node.get("device", "cpu"))
+def _restore_location(map_location, fn):
+    """restore(tensor, location): a loaded CPU tensor moved where ``map_location`` says the
+    tensor saved from device ``location`` goes (PyTorch's rules)."""
+    def default(t, location):
         try:
-            t = _place(t, device)
+            device = _C.device(location)
         except Exception as e:
-            raise _LoadError(f"load: can't move tensor {key!r} of {self.name} to {device}: {e}") from e
-        if node.get("parameter"):
-            from .nn.parameter import Parameter
-            t = Parameter(t, requires_grad=bool(node.get("requires_grad")))
-        elif node.get("requires_grad"):
-            t.requires_grad_(True)
-        self.tensors[key] = t
-        return t
+            raise RuntimeError(f"{fn}: the checkpoint holds tensors saved on {location!r}, a device dlcore doesn't "
+                               "have; pass map_location='cpu' to load them on the CPU") from e
+        if device.type == "cuda" and not _C._cuda_is_available():
+            raise RuntimeError(f"{fn}: the checkpoint holds tensors saved on {location} but CUDA is not available "
+                               "here; pass map_location='cpu' to load them on the CPU")
+        return _place(t, device)
+
+    if map_location is None:
+        return default
+    if isinstance(map_location, (str, _C.device)):
+        device = _C.device(map_location)
+        return lambda t, location: _place(t, device)
+    if isinstance(map_location, dict):
+        mapping = {str(k): str(v) for k, v in map_location.items()}
+        return lambda t, location: default(t, mapping.get(location, location))
+    if callable(map_location):
+        def restore(t, location):
+            out = map_location(t, location)
+            if out is None:
+                return default(t, location)
+            if not isinstance(out, Tensor):
+                raise TypeError(f"{fn}: map_location returned a {type(out).__name__}, expected a Tensor or None")
+            return out
+        return restore
+    raise TypeError(f"{fn}: map_location must be None, a device, a device name, a dict of device names or a "
+                    f"callable, got {type(map_location).__name__}")
 
 
 def _place(t, device):
     return t if str(t.device) == str(device) else _C._to(t, None, device, False)
 
 
-def _read(f):
-    if isinstance(f, (str, bytes, os.PathLike)):
+def _open_for_reading(f, fn):
+    """(a seekable binary file object, its name for messages, whether we opened it)."""
+    if _is_path(f):
         name = os.fsdecode(os.fspath(f))
-        with open(name, "rb") as fileobj:
-            return fileobj.read(), repr(name)
-    if hasattr(f, "read"):
-        name = getattr(f, "name", None)
-        return f.read(), (repr(name) if isinstance(name, str) else f"the {type(f).__name__} stream")
-    raise TypeError(f"load: f must be a path or a binary file object, got {type(f).__name__}")
+        return open(name, "rb"), repr(name), True
+    if not hasattr(f, "read"):
+        raise TypeError(f"{fn}: f must be a path or a binary file object, got {type(f).__name__}")
+    name = getattr(f, "name", None)
+    name = repr(name) if isinstance(name, str) else f"the {type(f).__name__} stream"
+    seekable = getattr(f, "seekable", None)
+    if seekable is None or not seekable():
+        return io.BytesIO(_read_all(f, name, fn)), name, True
+    return f, name, False
 
 
-def _metadata(data):
-    """The header's ``__metadata__`` of a file ``safetensors.deserialize`` accepted."""
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
-    return header.get("__metadata__") or {}
+def _read_all(fileobj, name, fn):
+    data = fileobj.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{fn}: reading {name} gave {type(data).__name__}, expected bytes (open the file in 'rb' mode)")
+    return data
 
 
-def load(f, map_location=None):
-    """Loads what ``save`` wrote to ``f`` (a path or a binary file object).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _is_safetensors(head):
+    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 1 << 40
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
+    """Loads an object ``save`` or ``torch.save`` wrote to ``f`` (a path or a binary file
+    object); safetensors files load too.
 
     map_location: None puts each tensor back on the device it was saved from; a device (or
-    "cpu", "cuda", "cuda:1") puts all of them there; a dict maps saved device names to others.
-    A safetensors file written by another tool loads as a dict name -> Tensor.
-    Raises RuntimeError naming the file when it is truncated, corrupted or not a safetensors file.
+    "cpu", "cuda:1") puts all of them there; a dict maps saved device names to others; a
+    callable(storage, location) returns the storage placed (or None for the default), where
+    ``storage`` is a 1-d CPU tensor of the stored elements.
+    weights_only: True (the default) unpickles only tensors, containers, plain values and the
+    globals allowed with ``add_safe_globals``, and never runs code from the file; False unpickles
+    anything (whole modules), which runs whatever the file says: only for trusted files.
+    mmap: True (f must be a path) maps the file into memory privately instead of reading the
+    storages: tensors are pages of the file, copied only where written to.
+    Tensors of dtypes dlcore lacks (uint8, int8, int16, complex, ...) raise RuntimeError naming
+    them, as do truncated, corrupted and unknown files.
     """
-    where = _device_resolver(map_location)
-    data, name = _read(f)
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError(f"load: reading {name} gave {type(data).__name__}, expected bytes (open the file in 'rb' mode)")
+    if weights_only is None:
+        weights_only = True
+    if weights_only and pickle_module is not None:
+        raise RuntimeError("load: can't load weights safely with an explicit pickle_module; pass "
+                           "weights_only=False to unpickle with it")
+    if weights_only and set(pickle_load_args) - {"encoding"}:
+        warnings.warn("load: pickle_load_args other than encoding only apply with weights_only=False", stacklevel=2)
+    if mmap and not _is_path(f):
+        raise ValueError("load: f must be a file path in order to use the mmap argument")
+    restore = _restore_location(map_location, "load")
+    fileobj, name, opened = _open_for_reading(f, "load")
     try:
-        entries = dict(safetensors.deserialize(data))
-        metadata = _metadata(data)
-    except Exception as e:  # safetensors' own error type differs between versions
-        raise RuntimeError(f"load: {name} is not a valid safetensors checkpoint (truncated or corrupted?): {e}") \
-            from None
-    ours = [k for k in (_KEY_FORMAT, _KEY_STRUCTURE, _KEY_CRC) if k in metadata]
-    if not ours:
-        return _load_plain(entries, where, name)
-    if len(ours) != 3:  # a damaged key name must not turn a checkpoint into a "plain" file
-        raise RuntimeError(f"load: {name} is corrupted: its metadata has {ours} but not all of "
-                           f"{[_KEY_FORMAT, _KEY_STRUCTURE, _KEY_CRC]}")
-    version = metadata.get(_KEY_FORMAT)
-    if version != FORMAT_VERSION:
-        raise RuntimeError(f"load: {name} has checkpoint format {version!r}; this dlcore reads format "
-                           f"{FORMAT_VERSION!r} (was it written by a newer dlcore?)")
-    structure = metadata[_KEY_STRUCTURE]
-    if str(zlib.crc32(structure.encode("utf-8"))) != metadata.get(_KEY_CRC):
-        raise RuntimeError(f"load: {name} is corrupted: its structure does not match its checksum")
-    decoder = _Decoder(entries, where, name)
-    try:
-        return decoder.decode(json.loads(structure))
-    except _LoadError:
-        raise
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as e:
-        raise RuntimeError(f"load: {name} is corrupted: bad structure ({type(e).__name__}: {e})") from None
+        start = fileobj.tell()
+        head = fileobj.read(16)
+        fileobj.seek(start)
+        if not isinstance(head, (bytes, bytearray)):
+            raise TypeError(f"load: reading {name} gave {type(head).__name__}, expected bytes (open the file in "
+                            "'rb' mode)")
+        if head[:4] in _ZIP_MAGIC:
+            mapped = _mmap.mmap(fileobj.fileno(), 0, access=_mmap.ACCESS_COPY) if mmap else None
+            return _pt_archive.load_archive(fileobj, name, restore, weights_only, pickle_module or pickle,
+                                            pickle_load_args, mapped)
+        if _is_safetensors(head):
+            return _safetensors_ckpt.deserialize(_read_all(fileobj, name, "load"), name, restore)
+        if head.startswith(_LEGACY_TORCH_MAGIC):
+            raise RuntimeError(f"load: {name} is in the format of torch.save before PyTorch 1.6 (or "
+                               "_use_new_zipfile_serialization=False), which dlcore doesn't read; load it with torch "
+                               "and save it again with a recent PyTorch")
+        raise RuntimeError(f"load: {name} is not a checkpoint: neither PyTorch's zip format nor safetensors "
+                           "(empty, truncated or another kind of file?)")
+    finally:
+        if opened:
+            fileobj.close()
 
 
-def _load_plain(entries, where, name):
-    out = {}
-    for key in sorted(entries):
-        entry = entries[key]
-        if entry["dtype"] not in _FOREIGN:
-            raise RuntimeError(f"load: tensor {key!r} in {name} has dtype {entry['dtype']}, which dlcore can't "
-                               f"hold (supported: {', '.join(sorted(_FOREIGN))})")
-        np_dtype, dtype = _FOREIGN[entry["dtype"]]
-        t = _tensor_from_bytes(entry["data"], np_dtype, entry["shape"], dtype)
-        out[key] = _place(t, where("cpu"))
+def load_safetensors(f, map_location=None):
+    """Loads a safetensors checkpoint ``save_safetensors`` wrote to ``f`` (a path or a binary
+    file object); map_location as in ``load``. A safetensors file written by another tool loads
+    as a dict name -> Tensor. Raises RuntimeError naming the file when it is truncated, corrupted
+    or not a safetensors file.
+    """
+    restore = _restore_location(map_location, "load_safetensors")
+    fileobj, name, opened = _open_for_reading(f, "load_safetensors")
+    try:
+        data = _read_all(fileobj, name, "load_safetensors")
+    finally:
+        if opened:
+            fileobj.close()
+    return _safetensors_ckpt.deserialize(data, name, restore)
+
+
+# ---- pickling tensors on their own ----------------------------------------------------------
+
+# Note [Pickling a tensor]
+# Outside ``save`` (pickle.dumps, copy, multiprocessing without a shared-memory reducer) a tensor
+# pickles as its own values: dtype, shape, raw bytes, requires_grad and device, rebuilt by
+# ``_pt_unpickle._rebuild_tensor_from_bytes`` (which ``load(weights_only=True)`` allows); a view
+# becomes a tensor of its own. Inside ``save`` the archive pickler takes over and storages stay
+# shared. ``copy.deepcopy`` clones instead of going through bytes; as in PyTorch only leaves can
+# be deep-copied, the copy gets a deep copy of ``.grad``, and a subclass's copy keeps its class and
+# attributes.
+
+def _reduce_tensor(self, proto):
+    t = self.detach()
+    data = _safetensors_ckpt.host_array(t).tobytes()
+    return (_pt_unpickle._rebuild_tensor_from_bytes,
+            (_pt_archive.dtype_name(t.dtype), tuple(t.shape), data, self.requires_grad, str(self.device)))
+
+
+def _deepcopy_tensor(self, memo):
+    if not self.is_leaf:
+        raise RuntimeError("deepcopy: only tensors created explicitly by the user (graph leaves) support the "
+                           "deepcopy protocol; detach() the tensor first")
+    if id(self) in memo:
+        return memo[id(self)]
+    out = self.detach().clone()
+    if type(self) is not Tensor:  # a subclass keeps its class and attributes
+        values, out = out, type(self).__new__(type(self))
+        Tensor.__init__(out, values)
+    if self.requires_grad:
+        out.requires_grad_(True)
+    memo[id(self)] = out
+    if self.grad is not None:
+        out.grad = copy.deepcopy(self.grad, memo)
+    if getattr(self, "__dict__", None):
+        out.__dict__.update(copy.deepcopy(self.__dict__, memo))
     return out
+
+
+Tensor.__reduce_ex__ = _reduce_tensor
+Tensor.__deepcopy__ = _deepcopy_tensor
+_C.dtype.__reduce_ex__ = lambda self, proto: (_pt_unpickle._rebuild_dtype, (_pt_archive.dtype_name(self),))
+_C.device.__reduce_ex__ = lambda self, proto: (_C.device, (str(self),))

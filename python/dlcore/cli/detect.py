@@ -379,10 +379,11 @@ class _DetRun(EpochRun):
 
     # ---- artefacts ----
     def save(self, name):
-        dlcore.save({"format": DETECT_CHECKPOINT_FORMAT, "model": self.ema.ema.state_dict(),
-                     "train_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "ema_updates": self.ema.updates, "epoch": self.epoch, "partial": self.partial,
-                     "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
+        dlcore.serialization.save_safetensors(
+            {"format": DETECT_CHECKPOINT_FORMAT, "model": self.ema.ema.state_dict(),
+             "train_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+             "ema_updates": self.ema.updates, "epoch": self.epoch, "partial": self.partial,
+             "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
 
     def write_artefacts(self, status, test=None):
         best_epoch, best_map = self._best()

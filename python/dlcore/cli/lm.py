@@ -251,9 +251,10 @@ class _LMRun:
 
     # ---- artefacts ----
     def save(self, name):
-        dlcore.save({"format": LM_CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                     "optimizer": self.optimizer.state_dict(), "step": self.step, "partial": self.partial,
-                     "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
+        dlcore.serialization.save_safetensors(
+            {"format": LM_CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+             "optimizer": self.optimizer.state_dict(), "step": self.step, "partial": self.partial,
+             "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
 
     def _best(self):
         if not self.history:

@@ -479,9 +479,10 @@ class _SegRun(EpochRun):
 
     # ---- artefacts ----
     def save(self, name):
-        dlcore.save({"format": SEG_CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                     "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "partial": self.partial,
-                     "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
+        dlcore.serialization.save_safetensors(
+            {"format": SEG_CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+             "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "partial": self.partial,
+             "config": self.record, "metrics": self.history}, os.path.join(self.out, name))
 
     def write_artefacts(self, status, test=None):
         best_epoch, best = self._best()

@@ -493,11 +493,12 @@ class _Run:
 
     # ---- artefacts ----
     def save(self, name):
-        dlcore.save({"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                     "optimizer": self.optimizer.state_dict(),
-                     "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                     "epoch": self.epoch, "step": self.step, "partial": self.partial, "config": self.record,
-                     "metrics": self.history}, os.path.join(self.out, name))
+        dlcore.serialization.save_safetensors(
+            {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+             "optimizer": self.optimizer.state_dict(),
+             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+             "epoch": self.epoch, "step": self.step, "partial": self.partial, "config": self.record,
+             "metrics": self.history}, os.path.join(self.out, name))
 
     def write_artefacts(self, status, test=None):
         best_epoch, best_acc = _best(self.history)
