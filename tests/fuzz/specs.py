@@ -100,6 +100,85 @@ def g_unary(c):
     c.backward()
 
 
+MATH_F = ("acos", "asin", "atan", "sinh", "cosh", "tan", "asinh", "acosh", "atanh", "erf", "erfc", "erfinv",
+          "lgamma", "digamma", "exp2", "expm1", "log2", "log10", "reciprocal", "sinc", "logit")
+MATH_R = ("floor", "ceil", "round", "trunc", "fix", "frac")
+MATH_B = ("isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit")
+MATH_2F = ("atan2", "copysign", "xlogy", "hypot", "nextafter", "logaddexp", "logaddexp2", "fmod", "remainder",
+           "floor_divide", "fmax", "fmin", "arctan2", "float_power", "ldexp")
+MATH_2I = ("gcd", "lcm", "bitwise_left_shift", "bitwise_right_shift", "fmod", "remainder", "floor_divide",
+           "heaviside", "fmax", "fmin")
+
+
+@spec("math", covers=MATH_F + MATH_R[:4] + MATH_B + MATH_2F[:12] + MATH_2I[:4] + ("i0", "nan_to_num", "heaviside",
+                                                                                  "lerp", "polygamma"), weight=3)
+def g_math(c):
+    """The element-wise math functions, their aliases and in-place forms (valid: floating inputs
+    for the float-valued ones, integers for gcd/lcm/shifts; corrupted: the other dtypes)."""
+    shape = c.shape()
+    grad = c.want_grad()
+    c.tol = "ew"
+    u = c.r.random()
+    if u < 0.3:
+        dtype = c.fdtype() if not c.bad(0.3) else c.dtype()
+        op = c.pick(MATH_F + MATH_B + ("i0",))
+        polygamma = op == "digamma" and c.chance(0.4)
+        # torch's i0(+-inf) and polygamma(n >= 2, inf) are NaN, dlcore's the limits; torch's
+        # trigamma (digamma's derivative) is good to ~5e-10 only
+        kind = "n" if op == "i0" or polygamma else c.pick(("n", "s", "u", "p"))
+        x = c.tensor(shape, dtype, kind=kind, grad=grad and op != "digamma")
+        extra = f", eps={lit(c.pick((1e-6, 0.25, 0.0)))}" if op == "logit" and c.chance(0.5) else ""
+        if polygamma:
+            # torch's polygamma(1, x) is good to ~1e-9 only: compared for n >= 2
+            n = c.pick((1, 2, 3, -1) if c.invalid else (2, 3) if c.diff else (1, 2, 3))
+            c.result(f"L.polygamma({n}, {x})")
+        else:
+            c.result(f"L.{op}({x}{extra})" if c.chance(0.6) else f"{x}.{op}({extra[2:]})")
+    elif u < 0.45:
+        dtype = c.fdtype() if c.chance(0.7) else c.dtype(("int64", "int32")) if not c.bad(0.3) else "bool"
+        x = c.tensor(shape, dtype, grad=grad)
+        op = c.pick(MATH_R)
+        if op == "round" and c.chance(0.5):
+            c.result(f"L.round({x}, decimals={c.pick((1, 2, -1, 0))})")
+        else:
+            c.result(f"L.{op}({x})")
+    elif u < 0.7:
+        dtype = c.fdtype() if not c.bad(0.2) else c.dtype()
+        a = c.tensor(shape, dtype, grad=grad)
+        op = c.pick(MATH_2F)
+        # torch takes a Python number as `other` for these only (dlcore for all)
+        b = _other_operand(c, shape, dtype) if op in ("xlogy", "fmod", "remainder", "floor_divide", "float_power",
+                                                      "copysign") else c.tensor(_broadcast_shape(c, shape), dtype)
+        c.result(f"L.{op}({a}, {b})")
+    elif u < 0.82:
+        dtype = c.dtype(("int64", "int32")) if not c.bad(0.3) else c.dtype()
+        a = c.tensor(shape, dtype)
+        b = c.tensor(_broadcast_shape(c, shape), dtype if c.chance(0.7) else c.dtype(("int64", "int32")), kind="i")
+        op = c.pick(MATH_2I)
+        if op in ("fmod", "remainder", "floor_divide"):
+            c.emit(f"{b} = L.where({b} == 0, 3, {b}) if {b}.dtype != L.bool else {b}")
+        c.result(f"L.{op}({a}, {b})")
+    elif u < 0.9:
+        dtype = c.fdtype()
+        a = c.tensor(shape, dtype, grad=grad)
+        b = c.tensor(_broadcast_shape(c, shape), dtype if not c.bad(0.2) else c.dtype())
+        w = lit(c.pick((0.25, 0.75, -0.5, 1.5))) if c.chance(0.5) else c.tensor(_broadcast_shape(c, shape), dtype)
+        c.result(f"L.lerp({a}, {b}, {w})")
+    else:
+        dtype = c.fdtype() if not c.bad(0.2) else c.dtype()
+        x = c.tensor(shape, dtype, kind="s", grad=grad)
+        if c.chance(0.5):
+            c.result(f"L.nan_to_num({x}, nan={lit(c.pick((0.0, 1.5)))}, posinf={lit(c.pick((None, 1e3)))})")
+        else:
+            y = c.var()
+            op = c.pick(("sin_", "floor_", "clamp_min_", "exp2_", "nan_to_num_", "sigmoid_", "square_"))
+            arg = "0.5" if op == "clamp_min_" else ""
+            c.emit(f"{y} = {x} * 1")
+            c.emit(f"{y}.{op}({arg})")
+            c.result(y)
+    c.backward()
+
+
 BINARY = ("add", "sub", "mul", "div", "true_divide", "pow", "minimum", "maximum", "eq", "ne", "lt", "le",
           "gt", "ge", "logical_and", "logical_or", "logical_xor")
 OPERATORS = ("+", "-", "*", "/", "**", "==", "!=", "<", "<=", ">", ">=", "&", "|")
@@ -1390,3 +1469,6 @@ def g_boxes(c):
             c.result(f"L.ops.nms({b}, {s}, {thr})")
         else:
             c.result(f"L.ops.batched_nms({b}, {s}, {c.index_tensor((n,), 4)}, {thr})")
+
+
+from . import specs_breadth  # noqa: E402,F401  (the torch-namespace functions written in Python)
