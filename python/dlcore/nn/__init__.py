@@ -3,7 +3,10 @@ from . import attention_masks, functional, init, utils  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from . import modules as _modules
-from .parameter import Parameter  # noqa: F401
+from . import parallel  # noqa: F401
+from .modules.lazy import UninitializedBuffer, UninitializedParameter  # noqa: F401
+from .parameter import Buffer, Parameter  # noqa: F401
 
-__all__ = ["Module", "Parameter", "functional", "init", "utils"] + sorted(
+__all__ = ["Buffer", "Module", "Parameter", "UninitializedBuffer", "UninitializedParameter", "functional", "init",
+           "utils"] + sorted(
     k for k, v in vars(_modules).items() if isinstance(v, type) and issubclass(v, Module))

@@ -1,5 +1,8 @@
 """``dlcore.nn.functional``: the functional forms of the layers, with torch.nn.functional's names and
-signatures. Most are the C++ ops re-exported; the rest are short compositions of them."""
+signatures. Most are the C++ ops re-exported; the rest are short compositions of them, the margin,
+likelihood and CTC losses in ``functional_loss``, the spatial ops (pixel shuffle, unpooling,
+power-average and fractional pooling, grid sampling) in ``functional_vision`` and
+``multi_head_attention_forward`` in ``functional_attention``, all re-exported here."""
 import dlcore
 
 # ---- ops implemented in the core ----------------------------------------------------------------
@@ -12,7 +15,22 @@ from dlcore import (  # noqa: F401
     one_hot, pad, relu, scaled_dot_product_attention, sigmoid, silu, softmax, softplus, tanh,
 )
 
+Tensor = dlcore.Tensor
+
 _REDUCTIONS = ("none", "mean", "sum")
+
+
+def has_torch_function(relevant_args):
+    """Always False: dlcore has no ``__torch_function__`` overrides."""
+    return False
+
+
+def has_torch_function_unary(input):
+    return False
+
+
+def has_torch_function_variadic(*args):
+    return False
 
 
 def _reduce(loss, reduction, op):
@@ -71,6 +89,111 @@ def tanhshrink(input):
     return input - dlcore.tanh(input)
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
+    if inplace:
+        return selu_(input)
+    return dlcore.elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    if inplace:
+        return celu_(input, alpha)
+    return dlcore.elu(input / alpha, 1.0) * alpha
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else ``value``."""
+    if inplace:
+        return threshold_(input, threshold, value)
+    return dlcore.where(input > threshold, input, value)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along ``dim`` (picked as ``Softmin(dim=None)`` does when None)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return dlcore.softmax(-input, _softmax_dim(input.dim()) if dim is None else dim)
+
+
+def _check_lambd(lambd, op):
+    if lambd < 0:
+        raise ValueError(f"{op}: lambda must be greater or equal to 0, but found to be {lambd}")
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 in between."""
+    _check_lambd(lambd, "softshrink")
+    zero = input * 0.0
+    return dlcore.where(input > lambd, input - lambd, dlcore.where(input < -lambd, input + lambd, zero))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return dlcore.where(dlcore.abs(input) > lambd, input, input * 0.0)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Leaky ReLU whose negative slope is drawn from U(lower, upper) per element while training and
+    is (lower + upper) / 2 otherwise."""
+    if not lower <= upper:
+        raise ValueError(f"rrelu: lower bound ({lower}) must be <= upper bound ({upper})")
+    if inplace:
+        return rrelu_(input, lower, upper, training)
+    if not training:
+        return dlcore.leaky_relu(input, (lower + upper) / 2.0)
+    slope = dlcore.rand(*input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
+    return dlcore.where(input >= 0, input, input * slope)
+
+
+# Note [In-place functional activations]
+# The ``_`` variants (and ``inplace=True`` of selu, celu, threshold and rrelu) compute the
+# activation of a copy of ``input`` and copy the result back: the caller's tensor is mutated and
+# returned, as in torch, autograd records the copy (so an in-place op on a leaf that requires grad
+# fails, as it does in torch), and the backward reads the saved copy, which the write leaves alone.
+def _inplace(input, fn, *args):
+    return input.copy_(fn(input.clone(), *args))
+
+
+def relu_(input):
+    return _inplace(input, dlcore.relu)
+
+
+def elu_(input, alpha=1.0):
+    return _inplace(input, dlcore.elu, alpha)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return _inplace(input, dlcore.leaky_relu, negative_slope)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return _inplace(input, hardtanh, min_val, max_val)
+
+
+def selu_(input):
+    return _inplace(input, selu)
+
+
+def celu_(input, alpha=1.0):
+    return _inplace(input, celu, alpha)
+
+
+def threshold_(input, threshold, value):
+    return _inplace(input, lambda x: dlcore.where(x > threshold, x, value))
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return _inplace(input, lambda x: rrelu(x, lower, upper, training))
+
+
 def glu(input, dim=-1):
     if input.shape[dim] % 2:
         raise ValueError(f"glu: halving dimension {dim} of shape {list(input.shape)} must be even")
@@ -118,6 +241,40 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 def dropout3d(input, p=0.5, training=True, inplace=False):
     """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) inputs with probability p."""
     return _feature_dropout(input, p, training, "dropout3d", 4)
+
+
+# Note [Alpha dropout]
+# Alpha dropout keeps SELU's self-normalisation: a dropped unit takes SELU's negative saturation
+# value -s (s = scale * alpha = 1.7581) instead of 0, and the result is scaled by a and shifted by b
+# so that zero-mean, unit-variance inputs keep their mean and variance:
+# a = ((1 - p) (1 + p s^2))^-1/2 and b = a s p, so kept units give a x + a s p and dropped ones
+# -a s (1 - p).
+_ALPHA_PRIME = _SELU_ALPHA * _SELU_SCALE
+
+
+def _alpha_dropout(input, p, training, op, feature):
+    _check_p(p, op)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    if feature and input.dim() < 2:
+        raise ValueError(f"{op}: expected an input of at least 2 dims (N, C, *), got shape {list(input.shape)}")
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2) if feature else list(input.shape)
+    keep = (dlcore.rand(*shape, dtype=input.dtype, device=input.device) >= p).to(input.dtype)
+    a = 1.0 / ((_ALPHA_PRIME ** 2 * p + 1.0) * (1.0 - p)) ** 0.5
+    shift = (keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
+    return input * (keep * a) + shift
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks (see Note [Alpha dropout]); the identity unless ``training``."""
+    return _alpha_dropout(input, p, training, "alpha_dropout", False)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels of (N, C, *) inputs."""
+    return _alpha_dropout(input, p, training, "feature_alpha_dropout", True)
 
 
 # ---- embedding, normalize ----------------------------------------------------------------------
@@ -231,15 +388,193 @@ def soft_dice_loss(input, target, from_logits=True, squared_denominator=False, s
 dice_loss = soft_dice_loss
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    n1 = dlcore.clamp(dlcore.norm(x1, 2, dim, True), min=eps)
-    n2 = dlcore.clamp(dlcore.norm(x2, 2, dim, True), min=eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
+# The distances are the torch-namespace functions (torch.nn.functional re-exports them too).
+from .._ops_products import cosine_similarity, pairwise_distance, pdist  # noqa: E402,F401
+
+
+# ---- normalisation -------------------------------------------------------------------------
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalises each (sample, channel) plane of an (N, C, *) input over its spatial dims; with
+    ``use_input_stats`` the running statistics (C,) are updated with the batch-averaged plane statistics."""
+    if input.dim() < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, *) with at least 3 dims, got {list(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if use_input_stats and input.numel() and input.numel() // (n * c) <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, got input of shape "
+                         f"{list(input.shape)}")
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise RuntimeError("instance_norm: expected running_mean and running_var to be defined when use_input_stats "
+                           "is false")
+    for t, name in ((running_mean, "running_mean"), (running_var, "running_var"), (weight, "weight"),
+                    (bias, "bias")):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"instance_norm: {name} of shape {list(t.shape)} must have the {c} channels of input "
+                             f"{list(input.shape)}")
+    # The N * C planes as the channels of one batch-norm sample; the running statistics are
+    # tracked per plane and averaged back over the batch.
+    x = input.reshape([1, n * c] + list(input.shape[2:]))
+    rm = running_mean.repeat(n) if running_mean is not None else None
+    rv = running_var.repeat(n) if running_var is not None else None
+    w = weight.repeat(n) if weight is not None else None
+    b = bias.repeat(n) if bias is not None else None
+    out = dlcore.batch_norm(x, rm, rv, w, b, use_input_stats, momentum, eps)
+    if use_input_stats:
+        with dlcore.no_grad():
+            if running_mean is not None:
+                running_mean.copy_(rm.reshape(n, c).mean(0))
+            if running_var is not None:
+                running_var.copy_(rv.reshape(n, c).mean(0))
+    return out.reshape(list(input.shape))
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing ``normalized_shape`` dims) + eps) * weight; eps defaults
+    to the machine epsilon of input's dtype."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(s) for s in normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or k > input.dim() or tuple(input.shape[input.dim() - k:]) != normalized_shape:
+        raise ValueError(f"rms_norm: normalized_shape {list(normalized_shape)} must match the trailing dims of "
+                         f"input {list(input.shape)}")
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise ValueError(f"rms_norm: weight of shape {list(weight.shape)} must have normalized_shape "
+                         f"{list(normalized_shape)}")
+    if eps is None:
+        eps = dlcore.finfo(input.dtype).eps
+    dims = list(range(input.dim() - k, input.dim()))
+    out = input * dlcore.rsqrt((input * input).mean(dims, True) + eps)
+    return out * weight if weight is not None else out
+
+
+# ---- bilinear, embedding_bag -----------------------------------------------------------------
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1^T A_k x2 + b_k, with ``weight`` A (out, in1, in2) and inputs (*, in1), (*, in2)."""
+    if weight.dim() != 3:
+        raise ValueError(f"bilinear: weight must be 3-D (out, in1, in2), got shape {list(weight.shape)}")
+    out_f, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise ValueError(f"bilinear: inputs {list(input1.shape)} and {list(input2.shape)} must be (*, {in1}) and "
+                         f"(*, {in2}) with the same leading dims for weight {list(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (out_f,):
+        raise ValueError(f"bilinear: bias of shape {list(bias.shape)} must be ({out_f},)")
+    t = dlcore.matmul(input1, weight.permute(1, 0, 2).reshape(in1, out_f * in2))
+    t = t.reshape(list(input1.shape[:-1]) + [out_f, in2])
+    out = (t * input2.unsqueeze(-2)).sum(-1)
+    return out + bias if bias is not None else out
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, averages or maxes the ``weight`` rows of each bag of indices: the rows of a 2-D ``input``
+    (B, L), or the slices of a 1-D ``input`` starting at ``offsets`` (B,). Empty bags give zeros;
+    indices equal to ``padding_idx`` are left out of their bag. ``per_sample_weights`` (like input)
+    scale the rows in 'sum' mode."""
+    import numpy as np
+
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got '{mode}'")
+    if weight.dim() != 2:
+        raise ValueError(f"embedding_bag: weight must be 2-D (num_embeddings, embedding_dim), got {list(weight.shape)}")
+    if input.is_floating_point() or input.dtype == dlcore.bool:
+        raise TypeError(f"embedding_bag: input must hold integer indices, got {input.dtype}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(f"embedding_bag: per_sample_weights is only supported for mode='sum' (got "
+                                      f"mode='{mode}')")
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: per_sample_weights of shape {list(per_sample_weights.shape)} must "
+                             f"have input's shape {list(input.shape)}")
+    num, dim = weight.shape
+    idx = input.cpu().numpy().astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= num):
+        raise IndexError(f"embedding_bag: index out of range [0, {num}) in input of shape {list(input.shape)}")
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding_bag: padding_idx {padding_idx} must be within num_embeddings {num}")
+        padding_idx %= num
+    if input.dim() == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets must be None when input is 2-D (each row is a bag)")
+        bags, length = idx.shape
+        starts = np.arange(bags) * length
+        ends = starts + length
+    elif input.dim() == 1:
+        if offsets is None or offsets.dim() != 1:
+            raise ValueError("embedding_bag: a 1-D input needs 1-D offsets (the start of each bag)")
+        off = offsets.cpu().numpy().astype(np.int64)
+        if include_last_offset:
+            if off.size < 1:
+                raise ValueError("embedding_bag: include_last_offset needs at least one offset")
+            starts, ends = off[:-1], off[1:]
+        else:
+            starts, ends = off, np.append(off[1:], idx.size)
+        if starts.size and (starts[0] != 0 or np.any(ends < starts) or ends[-1] > idx.size):
+            raise ValueError(f"embedding_bag: offsets {off.tolist()} must start at 0 and be non-decreasing within "
+                             f"the input's {idx.size} indices")
+        bags = starts.size
+    else:
+        raise ValueError(f"embedding_bag: input must be 1-D (with offsets) or 2-D, got shape {list(input.shape)}")
+    # Note [embedding_bag as a padded gather]: every bag is laid out as a row of a (B, Lmax)
+    # index table; unused slots (and padding_idx entries) are masked, so one differentiable
+    # index_select plus a reduction over the row serves all three modes.
+    flat = idx.reshape(-1)
+    lmax = int((ends - starts).max()) if bags else 0
+    pos = starts[:, None] + np.arange(lmax)[None, :]
+    valid = pos < ends[:, None]
+    src = np.where(valid, pos, 0)
+    table = flat[src] if flat.size else np.zeros_like(src)
+    if padding_idx is not None:
+        valid &= table != padding_idx
+    dev = weight.device
+    rows = weight.index_select(0, dlcore.tensor(table.reshape(-1), device=dev)).reshape(bags, lmax, dim)
+    mask = dlcore.tensor(valid, device=dev).unsqueeze(-1)
+    if per_sample_weights is not None:
+        psw = per_sample_weights.reshape(-1).index_select(0, dlcore.tensor(src.reshape(-1), device=dev))
+        rows = rows * psw.reshape(bags, lmax, 1)
+    if lmax == 0:  # no bag holds an index: zeros, still connected to weight
+        return rows.sum(1)
+    if mode == "max":
+        best = rows.masked_fill(dlcore.logical_not(mask), float("-inf")).max(1).values
+        nonempty = dlcore.tensor(valid.any(1), device=dev).unsqueeze(-1)
+        return dlcore.where(nonempty, best, 0.0)
+    total = (rows * mask.to(rows.dtype)).sum(1)
+    if mode == "sum":
+        return total
+    count = dlcore.tensor(np.maximum(valid.sum(1), 1).astype(np.float64), dtype=rows.dtype, device=dev)
+    return total / count.unsqueeze(-1)
 
 
 # ---- upsampling aliases --------------------------------------------------------------------
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of :func:`interpolate`."""
     return dlcore.interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated alias of ``interpolate(mode='nearest')``."""
+    return dlcore.interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated alias of ``interpolate(mode='bilinear', align_corners=True)``."""
+    return dlcore.interpolate(input, size, scale_factor, "bilinear", True)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau) with g ~ Gumbel(0, 1) i.i.d.; with ``hard`` the forward value is
+    the one-hot argmax while the gradient is that of the soft sample (straight-through)."""
+    u = dlcore.rand(*logits.shape, dtype=logits.dtype, device=logits.device)
+    gumbels = -dlcore.log(-dlcore.log(dlcore.clamp(u, min=eps)))
+    y_soft = dlcore.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, True)
+    y_hard = dlcore.zeros_like(y_soft).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def _softmax_dim(ndim):
@@ -326,3 +661,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     out = dlcore.zeros(n, c, hp * wp, dtype=x.dtype, device=x.device).scatter_add(2, idx, x.reshape(n, c, k * length))
     out = out.reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w]
     return out if batched else out.squeeze(0)
+
+
+from .functional_loss import *  # noqa: E402,F401,F403
+from .functional_vision import *  # noqa: E402,F401,F403
+from .functional_attention import multi_head_attention_forward  # noqa: E402,F401

@@ -38,5 +38,21 @@ class Parameter(_C.Tensor):
         return out
 
 
+class Buffer(_C.Tensor):
+    """A tensor that a Module registers as a buffer when assigned as an attribute
+    (``self.running = nn.Buffer(dlcore.zeros(3), persistent=False)``), as
+    ``register_buffer(name, tensor, persistent)`` does; the module keeps a plain tensor aliasing
+    ``data``'s storage (so state dicts and pickles hold plain tensors, as torch's do). It never
+    requires grad."""
+
+    def __init__(self, data=None, *, persistent=True):
+        if data is None:
+            data = dlcore.empty(0)
+        if not isinstance(data, _C.Tensor):
+            raise TypeError(f"Buffer: data must be a Tensor, got {type(data).__name__}")
+        super().__init__(data.detach())
+        self.persistent = bool(persistent)
+
+
 def is_parameter(obj):
     return isinstance(obj, Parameter)

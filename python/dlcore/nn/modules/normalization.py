@@ -1,8 +1,10 @@
-"""BatchNorm1d/2d/3d, LayerNorm, GroupNorm and LocalResponseNorm."""
+"""BatchNorm1d/2d/3d, SyncBatchNorm, InstanceNorm1d/2d/3d, LayerNorm, RMSNorm, GroupNorm and
+LocalResponseNorm."""
 import numbers
 
 import dlcore
 
+from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
@@ -95,6 +97,81 @@ class BatchNorm3d(_BatchNorm):
     _expected_dims = (5,)
 
 
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation over (N, C, *) inputs. With a single process (dlcore runs no process
+    groups) the batch statistics are this process's, so it computes exactly what BatchNorm does."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 process_group=None, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.dim()}D input of shape "
+                             f"{list(input.shape)})")
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """Returns ``module`` with every BatchNorm*D layer in it replaced by a SyncBatchNorm that shares
+        its parameters and running statistics."""
+        out = module
+        if isinstance(module, _BatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group, bias=module.bias is not None or not module.affine)
+            if module.affine:
+                out.weight = module.weight
+                out.bias = module.bias
+            out.running_mean = module.running_mean
+            out.running_var = module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
+
+
+class _InstanceNorm(_BatchNorm):
+    _no_batch_dim = 0
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def _check_input_dim(self, input):
+        if input.dim() not in (self._no_batch_dim, self._no_batch_dim + 1):
+            raise ValueError(f"{type(self).__name__}: expected {self._no_batch_dim}D or {self._no_batch_dim + 1}D "
+                             f"input (got {input.dim()}D input of shape {list(input.shape)})")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        unbatched = input.dim() == self._no_batch_dim
+        channels = input.shape[0 if unbatched else 1]
+        if channels != self.num_features and (self.affine or self.track_running_stats):
+            raise ValueError(f"{type(self).__name__}: expected input's size at the channel dim to match "
+                             f"num_features ({self.num_features}), got input of shape {list(input.shape)}")
+        x = input.unsqueeze(0) if unbatched else input
+        momentum = self.momentum if self.momentum is not None else 0.0
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats, momentum, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation over (N, C, L) or (C, L) inputs (each sample's channel on its own)."""
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation over (N, C, H, W) or (C, H, W) inputs."""
+    _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation over (N, C, D, H, W) or (C, D, H, W) inputs."""
+    _no_batch_dim = 4
+
+
 class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dims, with optional elementwise affine."""
 
@@ -119,6 +196,33 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims (Zhang & Sennrich,
+    2019), with an optional elementwise scale; ``eps=None`` uses the input dtype's epsilon."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(dlcore.ones(*self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input):
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
 class GroupNorm(Module):
