@@ -255,7 +255,11 @@ def test_errors_name_shapes():
 
 def test_repr():
     assert repr(nn.LSTM(4, 5, num_layers=2, batch_first=True)) == "LSTM(4, 5, num_layers=2, batch_first=True)"
-    assert repr(nn.RNN(4, 5, nonlinearity="relu")) == "RNN(4, 5, nonlinearity='relu')"
+    # as torch: the layers do not show their nonlinearity, the cells show it unquoted
+    for kind, kw in [("RNN", {"nonlinearity": "relu"}), ("GRU", {"bias": False, "dropout": 0.5, "num_layers": 2}),
+                     ("LSTM", {"bidirectional": True}), ("RNNCell", {"nonlinearity": "relu"}),
+                     ("GRUCell", {"bias": False}), ("LSTMCell", {})]:
+        assert repr(getattr(nn, kind)(4, 5, **kw)) == repr(getattr(torch.nn, kind)(4, 5, **kw))
 
 
 def test_char_lstm_loss_falls_on_shakespeare():

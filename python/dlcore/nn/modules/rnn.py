@@ -4,7 +4,7 @@ initialisation U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
 
 Every layer-direction is one call of the fused ``dlcore.rnn_layer`` op (its timestep loop,
 forward and backward, runs in C++); this file only stacks layers and directions, applies
-dropout between layers and handles batch_first and unbatched inputs.
+dropout between layers and handles batch_first, unbatched and PackedSequence inputs.
 """
 import math
 import warnings
@@ -14,6 +14,7 @@ import dlcore
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -116,49 +117,57 @@ class RNNBase(Module):
         if list(h.shape) != want:
             raise ValueError(f"{cls}: expected {name} size {want}, got {list(h.shape)}")
 
+    def _initial_states(self, hx, batched, batch, dtype, device):
+        """(h0, c0) as (layers * directions, batch, H) tensors (c0 None unless LSTM)."""
+        lstm = self.mode == "LSTM"
+        if hx is None:
+            zeros = dlcore.zeros(self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size,
+                                 dtype=dtype, device=device)
+            return zeros, (zeros if lstm else None)
+        if lstm:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTM: hx must be a tuple (h_0, c_0)")
+            h0, c0 = hx
+            self._check_state("h_0", h0, batched, batch)
+            self._check_state("c_0", c0, batched, batch)
+            return (h0, c0) if batched else (h0.unsqueeze(1), c0.unsqueeze(1))
+        self._check_state("hx", hx, batched, batch)
+        return (hx if batched else hx.unsqueeze(1)), None
+
+    def _stack(self, x, h0, c0, run):
+        """Runs every layer and direction with ``run(x, h, c, params, reverse) -> (out, h, c)``,
+        concatenating directions on the last dim and applying dropout between layers; returns
+        (output, h_n, c_n)."""
+        lstm = self.mode == "LSTM"
+        directions = 2 if self.bidirectional else 1
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(directions):
+                k = layer * directions + d
+                out, h, c = run(x, h0[k], c0[k] if lstm else None, self._layer_params(layer, d), d == 1)
+                outs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            x = outs[0] if directions == 1 else dlcore.cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = dlcore.dropout(x, self.dropout, True)
+        return x, dlcore.stack(h_n, 0), (dlcore.stack(c_n, 0) if lstm else None)
+
+    def _run_padded(self, x, h, c, params, reverse):
+        return dlcore.rnn_layer(x, h, c, *params, self.mode, reverse)
+
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         self._check_input(input)
         lstm = self.mode == "LSTM"
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
-        B = x.shape[1]
-        directions = 2 if self.bidirectional else 1
-        if hx is None:
-            zeros = dlcore.zeros(self.num_layers * directions, B, self.hidden_size, dtype=input.dtype,
-                                 device=input.device)
-            h0, c0 = zeros, (zeros if lstm else None)
-        elif lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTM: hx must be a tuple (h_0, c_0)")
-            h0, c0 = hx
-            self._check_state("h_0", h0, batched, B)
-            self._check_state("c_0", c0, batched, B)
-            if not batched:
-                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-        else:
-            h0, c0 = hx, None
-            self._check_state("hx", h0, batched, B)
-            if not batched:
-                h0 = h0.unsqueeze(1)
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(directions):
-                k = layer * directions + d
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, d)
-                out, h, c = dlcore.rnn_layer(x, h0[k], c0[k] if lstm else None, w_ih, w_hh, b_ih, b_hh,
-                                             self.mode, d == 1)
-                outs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            x = outs[0] if directions == 1 else dlcore.cat(outs, 2)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = dlcore.dropout(x, self.dropout, True)
-        output = x
-        h_n = dlcore.stack(h_n, 0)
-        c_n = dlcore.stack(c_n, 0) if lstm else None
+        h0, c0 = self._initial_states(hx, batched, x.shape[1], input.dtype, input.device)
+        output, h_n, c_n = self._stack(x, h0, c0, self._run_padded)
         if batched and self.batch_first:
             output = output.transpose(0, 1)
         if not batched:
@@ -166,12 +175,89 @@ class RNNBase(Module):
             c_n = c_n.squeeze(1) if lstm else None
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
+    # Note [Packed sequences as chunks of constant batch]
+    # A PackedSequence is sorted by length (longest first), so at step t the running sequences
+    # are the first batch_sizes[t] of the sorted batch, and the packed rows of a run of steps
+    # with the same batch size b form a (steps, b, features) block. Each such run (one per
+    # distinct length) is one call of the fused layer op on the first b states. Forwards, the
+    # sequences b..end of the previous run stop there, so their states are final; backwards
+    # (the reverse direction), runs are taken from the last one and sequences join, starting
+    # from h_0, when their last step is reached. batch_first does not apply to packed data.
+    def _forward_packed(self, input, hx):
+        cls = type(self).__name__
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if not isinstance(data, dlcore.Tensor) or data.dim() != 2:
+            raise ValueError(f"{cls}: the data of a PackedSequence input must be a 2-d tensor (steps x features), "
+                             f"got {getattr(data, 'shape', type(data).__name__)}")
+        if data.shape[-1] != self.input_size:
+            raise ValueError(f"{cls}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                             f"got {data.shape[-1]} (packed data shape {list(data.shape)})")
+        sizes = [int(b) for b in batch_sizes.tolist()]
+        if not sizes or sizes[0] <= 0 or any(b < n for b, n in zip(sizes, sizes[1:])) or sum(sizes) != data.shape[0]:
+            raise ValueError(f"{cls}: invalid PackedSequence: batch_sizes {sizes} must be positive, non-increasing "
+                             f"and sum to the {data.shape[0]} rows of its data")
+        chunks = []  # (first row, steps, batch) of each run of steps with the same batch size
+        t = row = 0
+        while t < len(sizes):
+            end = t
+            while end < len(sizes) and sizes[end] == sizes[t]:
+                end += 1
+            chunks.append((row, end - t, sizes[t]))
+            row += (end - t) * sizes[t]
+            t = end
+        lstm = self.mode == "LSTM"
+        h0, c0 = self._initial_states(hx, True, sizes[0], data.dtype, data.device)
+        if hx is not None and sorted_indices is not None:  # hx is in the original batch order
+            h0 = h0.index_select(1, sorted_indices)
+            c0 = c0.index_select(1, sorted_indices) if lstm else None
+
+        def run(x, h, c, params, reverse):
+            return self._run_chunks(x, h, c, params, reverse, chunks)
+        output, h_n, c_n = self._stack(data, h0, c0, run)
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = c_n.index_select(1, unsorted_indices) if lstm else None
+        output = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def _run_chunks(self, data, h0, c0, params, reverse, chunks):
+        """One layer-direction over packed rows ``data`` (Note [Packed sequences as chunks of
+        constant batch]); returns (packed output, h_n, c_n) with the states in sorted order."""
+        lstm = self.mode == "LSTM"
+        outs, h_done, c_done = [], [], []
+        if not reverse:
+            h, c = h0, c0
+            for row, steps, b in chunks:
+                if b < h.shape[0]:
+                    h_done.append(h[b:])
+                    h = h[:b]
+                    if lstm:
+                        c_done.append(c[b:])
+                        c = c[:b]
+                x = data[row:row + steps * b].reshape(steps, b, data.shape[1])
+                out, h, c = dlcore.rnn_layer(x, h, c, *params, self.mode, False)
+                outs.append(out.reshape(steps * b, out.shape[2]))
+            h_done.append(h)
+            c_done.append(c)
+            h_n = dlcore.cat(h_done[::-1], 0) if len(h_done) > 1 else h
+            c_n = (dlcore.cat(c_done[::-1], 0) if len(c_done) > 1 else c) if lstm else None
+            return dlcore.cat(outs, 0) if len(outs) > 1 else outs[0], h_n, c_n
+        h = c = None
+        for row, steps, b in reversed(chunks):
+            if h is None:
+                h, c = h0[:b], (c0[:b] if lstm else None)
+            elif b > h.shape[0]:
+                h = dlcore.cat([h, h0[h.shape[0]:b]], 0)
+                c = dlcore.cat([c, c0[c.shape[0]:b]], 0) if lstm else None
+            x = data[row:row + steps * b].reshape(steps, b, data.shape[1])
+            out, h, c = dlcore.rnn_layer(x, h, c, *params, self.mode, True)
+            outs.append(out.reshape(steps * b, out.shape[2]))
+        return dlcore.cat(outs[::-1], 0) if len(outs) > 1 else outs[0], h, c
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity!r}"
         if not self.bias:
             s += ", bias=False"
         if self.batch_first:
@@ -271,7 +357,7 @@ class RNNCellBase(Module):
         if not self.bias:
             s += ", bias=False"
         if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity!r}"
+            s += f", nonlinearity={self.nonlinearity}"
         return s
 
 
