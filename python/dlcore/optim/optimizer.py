@@ -152,3 +152,42 @@ def _cast_like(value, param):
         with no_grad():
             return _C.contiguous(_C.clone(value.to(param.dtype) if value.dtype != param.dtype else value))
     return value
+
+
+# ---- helpers of the optimizers written with tensor ops (Adagrad, NAdam, Rprop, ...) -----------
+#
+# Note [Composite optimizer updates]
+# SGD, Adam, AdamW and RMSprop run one fused C++ step per group; the less common algorithms are
+# compositions of dlcore's in-place tensor ops under no_grad, in torch's single-tensor operation
+# order, so float64 results agree with torch to a few ulps per step. Scalars (step counts, NAdam's
+# mu_product, ASGD's eta and mu) are Python floats in the state, as ``step`` is for Adam; a 0-d
+# tensor loaded from a torch state_dict is read with ``float()``.
+
+def _check_range(name, value, low=0.0, high=None, label=None):
+    """Raises torch's ``Invalid <label>: <value>`` unless low <= value (< high)."""
+    if not low <= value or (high is not None and not value < high):
+        raise ValueError(f"Invalid {label or name}: {value}")
+
+
+def _reject_unsupported(name, capturable=False, differentiable=False):
+    if capturable or differentiable:
+        raise NotImplementedError(f"{name}: capturable and differentiable are not supported")
+
+
+def _grad(p, maximize):
+    return -p.grad if maximize else p.grad
+
+
+def _lerp_(start, end, weight):
+    """start <- start + weight * (end - start) in place, evaluated as torch's lerp does (from
+    ``end`` when weight >= 0.5)."""
+    if weight < 0.5:
+        start.add_(end - start, alpha=weight)
+    else:
+        start.copy_(end - (end - start) * (1.0 - weight))
+    return start
+
+
+def _bump_step(state):
+    state["step"] = float(state["step"]) + 1.0
+    return state["step"]

@@ -1,24 +1,14 @@
-"""``dlcore.nn.utils``: gradient clipping and parameter/vector helpers."""
-import os as _os
+"""``dlcore.nn.utils``: gradient clipping, parameter/vector conversion, weight and spectral
+normalisation, parametrizations, packed sequences, functional calls and Conv/Linear-BatchNorm
+fusion, with torch.nn.utils' names."""
+from . import parametrizations, parametrize, rnn, stateless
+from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
+from .spectral_norm import remove_spectral_norm, spectral_norm
+from .weight_norm import remove_weight_norm, weight_norm
 
-import dlcore
-
-if _os.path.exists(_os.path.join(_os.path.dirname(__file__), "clip_grad.py")):
-    from .clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
-
-
-def parameters_to_vector(parameters):
-    """All parameters flattened and concatenated into one 1-D tensor."""
-    return dlcore.cat([p.reshape(-1) for p in parameters])
-
-
-def vector_to_parameters(vec, parameters):
-    """Copies consecutive slices of the 1-D ``vec`` into ``parameters`` (in place, no grad)."""
-    if vec.dim() != 1:
-        raise ValueError(f"vector_to_parameters: expected a 1-D vector, got shape {list(vec.shape)}")
-    offset = 0
-    with dlcore.no_grad():
-        for p in parameters:
-            n = p.numel()
-            p.copy_(vec[offset:offset + n].reshape(list(p.shape)))
-            offset += n
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+           "parameters_to_vector", "vector_to_parameters", "fuse_conv_bn_eval", "fuse_conv_bn_weights",
+           "fuse_linear_bn_eval", "fuse_linear_bn_weights", "spectral_norm", "remove_spectral_norm", "weight_norm",
+           "remove_weight_norm", "parametrizations", "parametrize", "rnn", "stateless"]

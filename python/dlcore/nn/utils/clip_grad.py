@@ -1,15 +1,17 @@
-"""Gradient clipping: clip_grad_norm_ and clip_grad_value_ (torch.nn.utils' signatures).
+"""Gradient clipping: clip_grad_norm_, clip_grad_value_ and their parts get_total_norm and
+clip_grads_with_norm_ (torch.nn.utils' signatures).
 
-Both work on all gradients in one C++ call each (the foreach helpers in cpp/src/ops/optim.h):
-one pass for the global norm, one in-place scale or clamp.
+Each works on all the gradients at once with the foreach helpers of cpp/src/ops/optim.h: one
+pass for the global norm, one in-place scale or clamp.
 """
 import math
+import warnings
 
 from ... import _C
 from ..._C import Tensor
 from ...autograd import no_grad
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm"]
 
 
 def _grads(parameters):
@@ -45,3 +47,36 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     with no_grad():
         _C._foreach_clamp_(_grads(parameters), -clip_value, clip_value)
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The ``norm_type`` norm of all ``tensors`` together (the norm of their norms), a 0-d tensor."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    norm_type = float(norm_type)
+    with no_grad():
+        total_norm = _C._foreach_norm(tensors, norm_type)
+    if error_if_nonfinite and tensors and not math.isfinite(total_norm.item()):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                           "so it cannot be clipped. To disable this error and scale the gradients by the "
+                           "non-finite norm anyway, set `error_if_nonfinite=False`")
+    return total_norm
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scales the gradients in place by min(1, max_norm / (total_norm + 1e-6)), given their
+    precomputed ``total_norm`` (from ``get_total_norm``)."""
+    grads = _grads(parameters)
+    if not grads:
+        return
+    coef = float(max_norm) / (float(total_norm) + 1e-6)
+    with no_grad():
+        _C._foreach_scale_(grads, min(coef, 1.0))
+
+
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Deprecated alias of ``clip_grad_norm_``."""
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+                  FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
