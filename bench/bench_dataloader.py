@@ -2,12 +2,13 @@
 
 The dataset holds 3x80x80 uint8 images; each sample is a random 64x64 crop, a random flip,
 colour jitter (brightness, contrast, saturation), a 9x9 box blur, a random gamma and per-channel
-normalisation, all in numpy float32 (a few ms per sample, holding the GIL, so a prefetch thread
-cannot overlap it). The same dataset object feeds both libraries' DataLoaders (numpy arrays,
+normalisation, all in numpy float32 (about 0.7 ms per sample on the reference machine, holding
+the GIL, so a prefetch thread cannot overlap it). The same dataset object feeds both libraries' DataLoaders (numpy arrays,
 collated into each library's tensors), batch size 32:
-  epoch, workers=0 / workers=2   seconds per epoch of 512 samples (median of REPS epochs, the four
-                                 loaders taking turns)
-  speedup                        workers=0 time / workers=2 time
+  epoch, workers=0 / workers=2   seconds per epoch of 512 samples (median of REPS epochs, the
+                                 loaders taking turns); workers=2 starts its workers each epoch
+                                 (the default), "persistent" keeps them (persistent_workers=True)
+  speedup                        workers=0 time / workers=2 time, fresh and persistent workers
   first batch                    iter(loader) + next(): start 2 fresh workers, get batch 1
 and, for scale, how much faster two plain processes run the same samples than one.
 Numbers are medians; the machine's cores are shared, so expect noise of 10% or so.
@@ -115,29 +116,32 @@ def main():
         ds[i]
     per_sample = (time.perf_counter() - t0) / 64
 
-    def ours(workers):
+    def ours(workers, persistent=False):
         return lambda: dl_data.DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                          persistent_workers=persistent,
                                           **({"prefetch": 0} if workers == 0 else {}))
 
-    def theirs(workers):
-        return lambda: torch_data.DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers)
+    def theirs(workers, persistent=False):
+        return lambda: torch_data.DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                             persistent_workers=persistent)
 
     # Each library's loaders run in turn, epoch by epoch, so both see the same load on shared cores.
-    loaders = [make(w)() for make in (ours, theirs) for w in (0, 2)]
-    e_ours0, e_ours2, e_theirs0, e_theirs2 = median_times([lambda ld=ld: consume(ld) for ld in loaders], REPS,
-                                                          warmup=1)
+    loaders = [make(w, p)() for make in (ours, theirs) for w, p in ((0, False), (2, False), (2, True))]
+    (e_ours0, e_ours2, e_ours2p, e_theirs0, e_theirs2, e_theirs2p) = median_times(
+        [lambda ld=ld: consume(ld) for ld in loaders], REPS, warmup=1)
     starts = [[], []]
     for _ in range(REPS):
         for k, make in enumerate((ours, theirs)):
             starts[k].append(first_batch_seconds(make(2)))
-    rows = [("dlcore", e_ours0, e_ours2, statistics.median(starts[0])),
-            ("torch", e_theirs0, e_theirs2, statistics.median(starts[1]))]
+    rows = [("dlcore", e_ours0, e_ours2, e_ours2p, statistics.median(starts[0])),
+            ("torch", e_theirs0, e_theirs2, e_theirs2p, statistics.median(starts[1]))]
     print(f"DataLoader, {N} samples of 3x64x64 per epoch, batch {BATCH}, {per_sample * 1e3:.1f} ms/sample "
           f"augmentation; {cpu_name()}, {os.cpu_count()} cores")
     print(f"the same samples in 2 plain processes: {parallel_ceiling(ds):.2f}x faster than in 1 (the ceiling now)")
-    print(f"{'library':8} {'epoch w=0 (s)':>14} {'epoch w=2 (s)':>14} {'speedup':>8} {'first batch w=2 (s)':>20}")
-    for name, e0, e2, first in rows:
-        print(f"{name:8} {e0:14.3f} {e2:14.3f} {e0 / e2:7.2f}x {first:20.3f}")
+    print(f"{'library':8} {'epoch w=0 (s)':>14} {'epoch w=2 (s)':>14} {'speedup':>8} {'persistent (s)':>15} "
+          f"{'speedup':>8} {'first batch w=2 (s)':>20}")
+    for name, e0, e2, e2p, first in rows:
+        print(f"{name:8} {e0:14.3f} {e2:14.3f} {e0 / e2:7.2f}x {e2p:15.3f} {e0 / e2p:7.2f}x {first:20.3f}")
 
 
 if __name__ == "__main__":

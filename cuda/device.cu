@@ -76,6 +76,14 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+std::pair<int, int> device_capability(int index) {
+  check_device(index, "get_device_capability");
+  int major = 0, minor = 0;
+  DL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index));
+  DL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index));
+  return {major, minor};
+}
+
 void synchronize(int index) {
   check_device(index, "synchronize");
   DeviceGuard g(index);

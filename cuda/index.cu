@@ -111,6 +111,10 @@ void index_gather_cuda(const Tensor& out, const Tensor& src, const Tensor& index
 
 void index_scatter_cuda(const Tensor& dst, const Tensor& index, const Tensor& src, const IndexDim& d,
                         bool accumulate) {
+  if (accumulate && deterministic_algorithms() && is_floating(dst->dtype()))
+    throw RuntimeError(str_cat(d.op, ": the CUDA kernel adds duplicate indices with atomics, whose order (and so the "
+                               "float result) varies from run to run, and dlcore.use_deterministic_algorithms(True) "
+                               "is set (Note [Deterministic algorithms])"));
   ElementwiseIter it(dst, {index, src});
   if (it.numel == 0) return;
   const int dev = dst->device().index;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace dlcore {
 namespace cuda {
@@ -22,6 +23,7 @@ std::string unavailable_reason();  // why device_count() is 0 ("" when a device 
 // Throws RuntimeError when CUDA is unavailable and ValueError when `index` is out of range.
 void check_device(int index, const char* what);
 std::string device_name(int index);
+std::pair<int, int> device_capability(int index);  // (major, minor)
 void synchronize(int index);
 
 struct MemoryStats {

@@ -14,6 +14,8 @@ void bind_cuda(py::module_& m) {
   m.def("_cuda_device_count", [] { return cuda::device_count(); });
   m.def("_cuda_unavailable_reason", [] { return cuda::unavailable_reason(); });
   m.def("_cuda_get_device_name", [](int device) { return cuda::device_name(device); }, py::arg("device"));
+  m.def("_cuda_get_device_capability", [](int device) { return cuda::device_capability(device); },
+        py::arg("device"));
   m.def("_cuda_synchronize", [](int device) {
     py::gil_scoped_release release;
     cuda::synchronize(device);
@@ -45,6 +47,10 @@ void bind_cuda(py::module_& m) {
   m.def("_cuda_get_device_name", [no_cuda](int) -> std::string { no_cuda("get_device_name"); return {}; },
         py::arg("device"));
   m.def("_cuda_synchronize", [no_cuda](int) { no_cuda("synchronize"); }, py::arg("device"));
+  m.def("_cuda_get_device_capability", [no_cuda](int) -> std::pair<int, int> {
+    no_cuda("get_device_capability");
+    return {};
+  }, py::arg("device"));
   m.def("_cuda_memory_stats", [](int) {
     py::dict d;
     for (const char* k : {"allocated_bytes", "peak_allocated_bytes", "reserved_bytes", "peak_reserved_bytes",

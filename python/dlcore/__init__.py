@@ -61,9 +61,15 @@ def manual_seed(seed):
 from . import autograd  # noqa: E402
 from ._tensor import (  # noqa: E402
     arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint,
-    randn, randn_like, randperm, tensor, zeros, zeros_like, as_tensor, is_tensor, numel,
+    randn, randn_like, randperm, tensor, zeros, zeros_like, as_tensor, is_tensor, numel, get_default_dtype,
+    set_default_dtype, set_printoptions,
 )
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .autograd import (  # noqa: E402
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
+from .autograd.anomaly_mode import (  # noqa: E402,F401
+    is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled,
+)
 
 try:
     from ._interop import from_dlpack, from_numpy  # noqa: E402,F401
@@ -86,5 +92,15 @@ from ._dtypeinfo import finfo, iinfo  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
 from . import ops  # noqa: E402,F401
+from ._generator import *  # noqa: E402,F401,F403
+from ._elementwise import *  # noqa: E402,F401,F403
+from ._torch_ops import *  # noqa: E402,F401,F403
+from ._linalg_torch import *  # noqa: E402,F401,F403
+from ._torch_compat import *  # noqa: E402,F401,F403
+from . import linalg  # noqa: E402,F401
+from . import distributions  # noqa: E402,F401
+from . import utils  # noqa: E402,F401
+from . import accelerator  # noqa: E402,F401
+from ._determinism import *  # noqa: E402,F401,F403
 
 __version__ = "0.1.0"

@@ -6,11 +6,35 @@ import math
 import numpy as np
 
 from . import _C
+from . import _generator
 from . import autograd as _autograd
 
 Tensor = _C.Tensor
 _dt = _C.dtype
-_DEFAULT_FLOAT = _dt.float32
+_DEFAULT_FLOAT = _dt.float32  # set_default_dtype's value: what floating creation defaults to
+
+
+def set_default_dtype(d):
+    """The dtype of floating tensors created without one: factories (zeros, ones, empty, full
+    with a float, rand, randn, arange/linspace with floats, eye) and ``tensor`` of Python floats.
+    float32 or float64 (as torch, which also allows float16/bfloat16 on some devices).
+
+    Type promotion inside ops is unchanged: an int64 tensor times a Python float is float32
+    whatever the default (torch would give the default dtype)."""
+    global _DEFAULT_FLOAT
+    if d not in (_dt.float32, _dt.float64):
+        raise TypeError(f"set_default_dtype: only floating-point types float32 and float64 are supported as the "
+                        f"default type, got {d!r}")
+    _DEFAULT_FLOAT = d
+
+
+def get_default_dtype():
+    """The dtype of floating tensors created without one (set_default_dtype)."""
+    return _DEFAULT_FLOAT
+
+
+def _float_default(dtype):
+    return _DEFAULT_FLOAT if dtype is None else dtype
 
 
 # ---- creation ---------------------------------------------------------------------------------
@@ -104,15 +128,15 @@ def numel(t):
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._empty(_size(size), dtype, device), requires_grad)
+    return _finish(_C._empty(_size(size), _float_default(dtype), device), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._full(_size(size), 0.0, dtype, device), requires_grad)
+    return _finish(_C._full(_size(size), 0.0, _float_default(dtype), device), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._full(_size(size), 1.0, dtype, device), requires_grad)
+    return _finish(_C._full(_size(size), 1.0, _float_default(dtype), device), requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -146,14 +170,14 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=d, device=dev, requires_grad=requires_grad)
 
 
-def rand_like(t, dtype=None, device=None, requires_grad=False):
+def rand_like(t, dtype=None, device=None, requires_grad=False, *, generator=None):
     d, dev = _like(t, dtype, device)
-    return rand(t.shape, dtype=d, device=dev, requires_grad=requires_grad)
+    return rand(t.shape, generator=generator, dtype=d, device=dev, requires_grad=requires_grad)
 
 
-def randn_like(t, dtype=None, device=None, requires_grad=False):
+def randn_like(t, dtype=None, device=None, requires_grad=False, *, generator=None):
     d, dev = _like(t, dtype, device)
-    return randn(t.shape, dtype=d, device=dev, requires_grad=requires_grad)
+    return randn(t.shape, generator=generator, dtype=d, device=dev, requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -170,23 +194,26 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._linspace(builtins.float(start), builtins.float(end), builtins.int(steps), dtype, device),
-                   requires_grad)
+    return _finish(_C._linspace(builtins.float(start), builtins.float(end), builtins.int(steps),
+                                _float_default(dtype), device), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._eye(n, -1 if m is None else m, dtype, device), requires_grad)
+    return _finish(_C._eye(n, -1 if m is None else m, _float_default(dtype), device), requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._rand(_size(size), dtype, device), requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform numbers in [0, 1); ``generator``: a dlcore.Generator (None: the global one)."""
+    return _finish(_generator._uniform(_size(size), _float_default(dtype), device, generator, "rand"), requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._randn(_size(size), dtype, device), requires_grad)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal numbers; ``generator``: a dlcore.Generator (None: the global one)."""
+    return _finish(_generator._standard_normal(_size(size), _float_default(dtype), device, generator, "randn"),
+                   requires_grad)
 
 
-def randint(*args, size=None, dtype=None, device=None, requires_grad=False, **kwargs):
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False, **kwargs):
     """randint(high, size) or randint(low, high, size), like torch.randint."""
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
@@ -201,16 +228,40 @@ def randint(*args, size=None, dtype=None, device=None, requires_grad=False, **kw
         high = args[0]
     if high is None or size is None:
         raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
-    return _finish(_C._randint(builtins.int(low), builtins.int(high), _size([size]), dtype, device), requires_grad)
+    return _finish(_generator._randint(builtins.int(low), builtins.int(high), _size([size]), dtype, device, generator,
+                                       "randint"), requires_grad)
 
 
-def randperm(n, dtype=None, device=None, requires_grad=False):
-    return _finish(_C._randperm(builtins.int(n), dtype, device), requires_grad)
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of range(n); ``generator``: a dlcore.Generator (None: the global one)."""
+    return _finish(_generator._randperm(builtins.int(n), dtype, device, generator, "randperm"), requires_grad)
 
 
 # ---- printing --------------------------------------------------------------------------------
-_PRINT_THRESHOLD = 1000
-_EDGE = 3
+_PRINT_PROFILES = {
+    "default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+    "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+    "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80),
+}
+_PRINT = dict(_PRINT_PROFILES["default"], sci_mode=None)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """torch.set_printoptions: digits after the point, the element count above which a tensor is
+    summarised, the items shown at each end when summarised, the line width, a profile
+    ("default", "short", "full") giving all four, and sci_mode (True/False forces scientific or
+    fixed notation; None chooses per tensor)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: unknown profile {profile!r} (known: {sorted(_PRINT_PROFILES)})")
+        _PRINT.update(_PRINT_PROFILES[profile])
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("linewidth", linewidth)):
+        if value is not None:
+            if value < 0:
+                raise ValueError(f"set_printoptions: {name} must be non-negative, got {value}")
+            _PRINT[name] = value
+    _PRINT["sci_mode"] = sci_mode
 
 
 class _Formatter:
@@ -224,7 +275,9 @@ class _Formatter:
         if is_float:
             finite = values[np.isfinite(values)]
             nonzero = np.abs(finite[finite != 0])
-            if finite.size == 0 or np.all(finite == np.round(finite)):
+            if _PRINT["sci_mode"] is not None:
+                self.mode = "sci" if _PRINT["sci_mode"] else "fixed"
+            elif finite.size == 0 or np.all(finite == np.round(finite)):
                 self.mode = "intfloat"
                 if nonzero.size and nonzero.max() >= 1e8:
                     self.mode = "sci"
@@ -251,25 +304,26 @@ class _Formatter:
         if self.mode == "intfloat":
             return f"{v:.0f}."
         if self.mode == "sci":
-            return f"{v:.4e}"
-        return f"{v:.4f}"
+            return f"{v:.{_PRINT['precision']}e}"
+        return f"{v:.{_PRINT['precision']}f}"
 
     def __call__(self, v):
         return self._raw(v).rjust(self.width)
 
 
 def _summarized_values(a):
-    if a.size <= _PRINT_THRESHOLD:
+    if a.size <= _PRINT["threshold"]:
         return a.reshape(-1)
+    edge = _PRINT["edgeitems"]
     parts = []
 
     def rec(x):
         if x.ndim == 0:
             parts.append(x.reshape(1))
         elif x.ndim == 1:
-            parts.append(x if x.shape[0] <= 2 * _EDGE else np.concatenate([x[:_EDGE], x[-_EDGE:]]))
+            parts.append(x if x.shape[0] <= 2 * edge else np.concatenate([x[:edge], x[len(x) - edge:]]))
         else:
-            idx = range(x.shape[0]) if x.shape[0] <= 2 * _EDGE else [*range(_EDGE), *range(x.shape[0] - _EDGE, x.shape[0])]
+            idx = range(x.shape[0]) if x.shape[0] <= 2 * edge else [*range(edge), *range(x.shape[0] - edge, x.shape[0])]
             for i in idx:
                 rec(x[i])
 
@@ -277,13 +331,14 @@ def _summarized_values(a):
     return np.concatenate(parts) if parts else a.reshape(-1)
 
 
-def _format_array(a, fmt, indent, summarize, linewidth=80):
+def _format_array(a, fmt, indent, summarize):
+    edge, linewidth = _PRINT["edgeitems"], _PRINT["linewidth"]
     if a.ndim == 0:
         return fmt(a.item())
     if a.ndim == 1:
         n = a.shape[0]
-        if summarize and n > 2 * _EDGE:
-            items = [fmt(v) for v in a[:_EDGE]] + ["...".rjust(fmt.width)] + [fmt(v) for v in a[-_EDGE:]]
+        if summarize and n > 2 * edge:
+            items = [fmt(v) for v in a[:edge]] + ["...".rjust(fmt.width)] + [fmt(v) for v in a[n - edge:]]
         else:
             items = [fmt(v) for v in a]
         per_line = max(1, (linewidth - indent) // (fmt.width + 2))
@@ -291,9 +346,9 @@ def _format_array(a, fmt, indent, summarize, linewidth=80):
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     n = a.shape[0]
     sep = "," + "\n" * (a.ndim - 1) + " " * (indent + 1)
-    if summarize and n > 2 * _EDGE:
-        rows = [_format_array(a[i], fmt, indent + 1, summarize) for i in range(_EDGE)] + ["..."] + \
-               [_format_array(a[i], fmt, indent + 1, summarize) for i in range(n - _EDGE, n)]
+    if summarize and n > 2 * edge:
+        rows = [_format_array(a[i], fmt, indent + 1, summarize) for i in range(edge)] + ["..."] + \
+               [_format_array(a[i], fmt, indent + 1, summarize) for i in range(n - edge, n)]
     else:
         rows = [_format_array(a[i], fmt, indent + 1, summarize) for i in range(n)]
     return "[" + sep.join(rows) + "]"
@@ -317,13 +372,13 @@ def _repr(self):
         if a.shape != (0,):
             suffixes.append(f"size={tuple(a.shape)}")
     else:
-        summarize = a.size > _PRINT_THRESHOLD
+        summarize = a.size > _PRINT["threshold"]
         fmt = _Formatter(_summarized_values(a).astype(np.float64) if self.is_floating_point() else
                          _summarized_values(a), self.is_floating_point(), self.dtype == _dt.bool)
         body = _format_array(a, fmt, len(prefix), summarize)
     if self.is_cuda:
         suffixes.append(f"device='{self.device}'")
-    if self.dtype not in (_dt.float32, _dt.int64, _dt.bool):
+    if self.dtype not in (_DEFAULT_FLOAT, _dt.int64, _dt.bool):  # torch leaves out the default dtypes
         suffixes.append(f"dtype={self.dtype!r}")
     if self.grad_fn is not None:
         suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")

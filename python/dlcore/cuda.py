@@ -5,6 +5,11 @@ without a driver or a GPU (and in a build without CUDA): ``is_available()`` is F
 ``device_count()`` is 0 and the memory statistics are 0; the functions that need a device
 (``synchronize``, ``get_device_name``) raise RuntimeError saying why there is none.
 
+Random numbers: dlcore has one Philox generator for every device (a CPU and a CUDA tensor
+drawn after the same seed hold the same numbers), so ``manual_seed``/``manual_seed_all`` seed
+that generator, as ``dlcore.manual_seed`` does; without a GPU they do nothing, as in PyTorch
+where CUDA seeding is deferred until CUDA is used.
+
 ``device`` arguments take None (device 0), an int, ``"cuda"``/``"cuda:N"`` or a
 ``dlcore.device``.
 """
@@ -13,7 +18,8 @@ from . import _C
 __all__ = [
     "is_available", "device_count", "current_device", "synchronize", "get_device_name",
     "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
-    "memory_stats", "empty_cache", "reset_peak_memory_stats",
+    "memory_stats", "empty_cache", "reset_peak_memory_stats", "manual_seed", "manual_seed_all", "seed", "seed_all",
+    "initial_seed", "is_bf16_supported", "get_device_capability", "set_device",
 ]
 
 
@@ -83,3 +89,46 @@ def empty_cache():
 
 def reset_peak_memory_stats(device=None):
     _C._cuda_reset_peak_memory_stats(_index(device))
+
+
+def manual_seed(seed):
+    """Seeds the generator the CUDA random ops draw from (module docstring); a no-op without a
+    usable GPU."""
+    if is_available():
+        from . import manual_seed as _manual_seed
+        _manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def seed():
+    """Seeds the CUDA generator with a non-deterministic number (a no-op without a GPU)."""
+    if is_available():
+        from . import seed as _seed
+        _seed()
+
+
+seed_all = seed
+
+
+def initial_seed():
+    """The seed of the generator the CUDA random ops draw from."""
+    from . import initial_seed as _initial_seed
+    return _initial_seed()
+
+
+def is_bf16_supported(including_emulation=True):
+    """Whether bfloat16 CUDA tensors work here: dlcore's kernels need sm_80 or newer."""
+    return is_available() and get_device_capability()[0] >= 8
+
+
+def get_device_capability(device=None):
+    """(major, minor) compute capability of ``device``."""
+    return tuple(_C._cuda_get_device_capability(_index(device)))
+
+
+def set_device(device):
+    """Only device 0 is used by dlcore; selecting another raises."""
+    if _index(device) != 0:
+        raise ValueError(f"set_device: dlcore runs on CUDA device 0 only, got {device!r}")

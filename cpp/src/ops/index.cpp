@@ -3,6 +3,8 @@
 // [Restrided operands] in ops/index.h); backward formulas go through index_put_/scatter_add.
 #include "ops/index.h"
 
+#include <atomic>
+
 #include "dlcore/autograd.h"
 #include "dlcore/overlap.h"
 #include "dlcore/ops.h"
@@ -14,6 +16,13 @@ DL_DEFINE_KERNEL(index_scatter_kernel);
 DL_DEFINE_KERNEL(index_offsets_kernel);
 DL_DEFINE_KERNEL(nonzero_kernel);
 DL_DEFINE_KERNEL(index_range_kernel);
+
+namespace {
+std::atomic<bool> g_deterministic{false};
+}  // namespace
+
+bool deterministic_algorithms() { return g_deterministic.load(std::memory_order_relaxed); }
+void set_deterministic_algorithms(bool on) { g_deterministic.store(on, std::memory_order_relaxed); }
 
 namespace {
 

@@ -42,6 +42,16 @@ DL_DECLARE_KERNEL(nonzero_kernel, Tensor (*)(const Tensor& t));
 // Smallest and largest value of a non-empty contiguous int64 tensor.
 DL_DECLARE_KERNEL(index_range_kernel, void (*)(const Tensor& index, int64_t* lo, int64_t* hi));
 
+// Note [Deterministic algorithms]
+// dlcore.use_deterministic_algorithms(True) (torch's switch, process-wide) promises results
+// that are bitwise the same from run to run. The CPU kernels are (their work split does not
+// change the order of any sum for a given thread count); the CUDA accumulating scatter adds
+// duplicates with atomics in no fixed order, so with the switch on it raises for floating
+// dtypes, naming the op (scatter_add, index_put_ with accumulate, and the backward of gather,
+// index_select, embedding and advanced indexing on CUDA), as torch does.
+bool deterministic_algorithms();
+void set_deterministic_algorithms(bool on);
+
 // t with `values` written (or added) at t[indices], out of place and differentiable; used by
 // backward formulas. indices as for index().
 Tensor index_put(const Tensor& t, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate);

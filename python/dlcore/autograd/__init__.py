@@ -4,12 +4,14 @@ Functions (function.py), anomaly mode (anomaly_mode.py) and autograd.functional.
 The graph walk itself runs in C++ (cpp/src/autograd/engine.cpp); these are thin wrappers.
 """
 import functools
+import threading
 
 import numpy as np
 
 from .. import _C
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled",
            "is_grad_enabled", "set_multithreading_enabled", "gradcheck", "gradgradcheck", "Function",
            "once_differentiable", "Variable",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
@@ -92,7 +94,41 @@ class enable_grad(_GradMode):
     _mode = True
 
 
-inference_mode = no_grad
+_inference_depth = threading.local()
+
+
+class inference_mode(_GradMode):
+    """``no_grad`` that also reports itself through ``dlcore.is_inference_mode_enabled()``;
+    ``inference_mode(False)`` turns both off (grad mode on), as torch's does. (dlcore has no
+    separate inference tensors: tensors made inside are ordinary tensors needing no grad.)"""
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = _C.is_grad_enabled()
+        self._prev_inference = getattr(_inference_depth, "on", False)
+        _C._set_grad_enabled(not self.mode)
+        _inference_depth.on = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _C._set_grad_enabled(self._prev)
+        _inference_depth.on = self._prev_inference
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_inference_mode_enabled():
+    """Whether an ``inference_mode()`` region is active on this thread."""
+    return getattr(_inference_depth, "on", False)
 
 
 class set_grad_enabled(_GradMode):
