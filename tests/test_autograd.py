@@ -252,11 +252,31 @@ def test_second_derivative_through_saved_outputs_matches_torch(name):
 
 
 def test_double_backward_through_fused_kernels_raises():
-    x = leaf(5)
-    (g,) = dlcore.autograd.grad(dlcore.gelu(x).sum(), x, create_graph=False)
-    assert g.shape == (5,)
-    with pytest.raises(NotImplementedError, match="GeluBackward: double backward .* is not supported"):
-        dlcore.autograd.grad(dlcore.gelu(x).sum(), x, create_graph=True)
+    x = dlcore.tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 5)), requires_grad=True)
+    w = dlcore.tensor(np.random.default_rng(1).standard_normal((3, 2, 3, 3)), requires_grad=True)
+    (g,) = dlcore.autograd.grad(dlcore.nn.functional.conv2d(x, w).sum(), x, create_graph=False)
+    assert g.shape == (1, 2, 5, 5)
+    with pytest.raises(NotImplementedError, match="Backward: double backward .* is not supported"):
+        (g,) = dlcore.autograd.grad(dlcore.nn.functional.conv2d(x, w).sum(), x, create_graph=True)
+        dlcore.autograd.grad(g.sum(), w)
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "silu", "softplus", "elu"])
+def test_activation_second_derivatives_match_torch(name):
+    # Note [Activation double backward]: under create_graph the fused kernels' derivative is
+    # written in differentiable ops.
+    torch = pytest.importorskip("torch")
+    calls = {"gelu": lambda F, t: F.gelu(t), "gelu_tanh": lambda F, t: F.gelu(t, approximate="tanh"),
+             "silu": lambda F, t: F.silu(t), "softplus": lambda F, t: F.softplus(t, 2.0, 3.0),
+             "elu": lambda F, t: F.elu(t, 0.7)}
+    x = np.random.default_rng(2).standard_normal(9) * 3
+    a, b = dlcore.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ga,) = dlcore.autograd.grad(calls[name](dlcore.nn.functional, a).sum(), a, create_graph=True)
+    (gb,) = torch.autograd.grad(calls[name](torch.nn.functional, b).sum(), b, create_graph=True)
+    np.testing.assert_allclose(ga.detach().numpy(), gb.detach().numpy(), rtol=1e-12, atol=1e-14)
+    (ha,) = dlcore.autograd.grad((ga * ga).sum(), a)
+    (hb,) = torch.autograd.grad((gb * gb).sum(), b)
+    np.testing.assert_allclose(ha.numpy(), hb.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def _strided_leaf(kind, seed=0):

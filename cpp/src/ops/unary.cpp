@@ -65,14 +65,42 @@ void record_unary(const char* name, const Tensor& x, const Tensor& y, bool save_
   });
 }
 
+Tensor s(double v, const Tensor& like);
+
+// Note [Activation double backward]
+// The fused backward kernels give a gradient with no history. Under create_graph the same
+// derivative is written in differentiable ops instead (the formulas of cpu/unary.cpp's
+// unary_backward_kernel), so second derivatives through GELU, SiLU, softplus and ELU are exact.
+Tensor activation_derivative(UnaryOp op, const Tensor& x, double p0, double p1) {
+  switch (op) {
+    case UnaryOp::Gelu:
+      return (erf(x * M_SQRT1_2) + 1.0) * 0.5 + x * exp(x * x * -0.5) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+    case UnaryOp::GeluTanh: {
+      const double k = M_SQRT2 * M_2_SQRTPI * 0.5;  // sqrt(2 / pi)
+      Tensor t = tanh((x + x * x * x * 0.044715) * k);
+      return (t + 1.0) * 0.5 + x * 0.5 * (t * t * -1.0 + 1.0) * ((x * x * (3 * 0.044715) + 1.0) * k);
+    }
+    case UnaryOp::Silu: {
+      Tensor sg = sigmoid(x);
+      return sg * (x * (sg * -1.0 + 1.0) + 1.0);
+    }
+    case UnaryOp::Softplus:
+      return where(gt(x * p0, s(p1, x)), s(1, x), sigmoid(x * p0));
+    case UnaryOp::Elu:
+      return where(gt(x, s(0, x)), s(1, x), exp(x) * p0);
+    default:
+      throw RuntimeError("activation_derivative: op has no differentiable derivative");
+  }
+}
+
 Tensor fused_activation(UnaryOp op, const char* node_name, const Tensor& x, double p0 = 0, double p1 = 0) {
   Tensor y = unary_forward(op, x, p0, p1);
   if (!any_requires_grad({&x})) return y;
   SavedTensor sx(x, false);
   record(node_name, {x}, {y}, [sx, op, p0, p1](const std::vector<Tensor>& grads, const Node& n) {
-    check_no_double_backward(n);  // the fused kernel's result has no history
     Tensor xv = sx.unpack(n);
     const Tensor& g = grads[0];
+    if (grad_enabled()) return std::vector<Tensor>{g * activation_derivative(op, xv, p0, p1)};
     Tensor gx = empty_like(xv);
     Tensor gc = g->dtype() == xv->dtype() ? g : to_dtype(g, xv->dtype());
     unary_backward_kernel[xv->device()](op, gx, gc, xv, p0, p1);
