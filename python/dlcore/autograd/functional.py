@@ -45,6 +45,22 @@ def _finish(xs, create_graph):
                  for x in xs)
 
 
+_SINGLE_OUTPUT = "the user-provided function returns a single tensor with one element"
+_SINGLE_INPUT = "the input of the user-provided function is a single tensor with one element"
+
+
+def _prepare_v(v, refs, refs_is_tuple, create_graph, fn_name, single_refs):
+    """The vector ``v`` of vjp/jvp/vhp, matched against ``refs`` (the outputs or the inputs);
+    None only where ``refs`` is one element (``single_refs`` says which in the error)."""
+    if v is not None:
+        _, v = _as_tuple(v, "v", fn_name)
+        v = _prepare_inputs(v, create_graph, need_graph=False)
+        _check_v(v, refs, refs_is_tuple, fn_name)
+    elif len(refs) != 1 or refs[0].numel() != 1:
+        raise RuntimeError(f"{fn_name}: v can only be None when {single_refs}")
+    return v
+
+
 def _check_v(v, refs, refs_is_tuple, fn_name):
     if len(v) != len(refs):
         raise RuntimeError(f"{fn_name}: v has {len(v)} entries but {len(refs)} were expected")
@@ -96,13 +112,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _prepare_inputs(inputs, create_graph, need_graph=True)
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "vjp")
         _check_outputs_require_grad(outputs, strict, "vjp")
-        if v is not None:
-            _, v = _as_tuple(v, "v", "vjp")
-            v = _prepare_inputs(v, create_graph, need_graph=False)
-            _check_v(v, outputs, is_outputs_tuple, "vjp")
-        elif len(outputs) != 1 or outputs[0].numel() != 1:
-            raise RuntimeError("vjp: v can only be None when the user-provided function returns a single tensor "
-                               "with one element")
+        v = _prepare_v(v, outputs, is_outputs_tuple, create_graph, "vjp", _SINGLE_OUTPUT)
         with set_grad_enabled(create_graph or _C.is_grad_enabled()):
             res = _grads(outputs, inputs, v, create_graph=create_graph)
             res = _zeros_for_missing(res, inputs, strict, _INDEPENDENT.format(fn="vjp"))
@@ -116,13 +126,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _prepare_inputs(inputs, create_graph, need_graph=True)
-        if v is not None:
-            _, v = _as_tuple(v, "v", "jvp")
-            v = _prepare_inputs(v, create_graph, need_graph=False)
-            _check_v(v, inputs, is_inputs_tuple, "jvp")
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("jvp: v can only be None when the input of the user-provided function is a single "
-                               "tensor with one element")
+        v = _prepare_v(v, inputs, is_inputs_tuple, create_graph, "jvp", _SINGLE_INPUT)
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         _check_outputs_require_grad(outputs, strict, "jvp")
         dummies = tuple(zeros_like(out, requires_grad=True) for out in outputs)
@@ -222,13 +226,7 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
         inputs = _prepare_inputs(inputs, create_graph, need_graph=True)
-        if v is not None:
-            _, v = _as_tuple(v, "v", "vhp")
-            v = _prepare_inputs(v, create_graph, need_graph=False)
-            _check_v(v, inputs, is_inputs_tuple, "vhp")
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("vhp: v can only be None when the input of the user-provided function is a single "
-                               "tensor with one element")
+        v = _prepare_v(v, inputs, is_inputs_tuple, create_graph, "vhp", _SINGLE_INPUT)
         out = _scalar_output(func, "vhp", strict, squeeze=False)(*inputs)
         jac = _grads((out,), inputs, create_graph=True)
         if strict:
