@@ -127,10 +127,9 @@ def _eigh(name, A, UPLO):
     return _Eigh.apply(A, w, v)
 
 
-class _Eigh(Function):
-    """(w, V) of a symmetric A = V diag(w) V^T; the gradient is symmetric. The eigenvectors'
-    part is formed only when they get a gradient (the gap matrix is infinite for repeated
-    eigenvalues, which then still have a gradient of their own)."""
+class _EigenFunction(Function):
+    """(w, V) computed in numpy, saved for a backward that assembles G = diag(gw) +
+    gap(w) * (V^T gV) (``_spectral_grad``) and maps it back to A."""
 
     @staticmethod
     def forward(ctx, A, w_np, v_np):
@@ -139,13 +138,25 @@ class _Eigh(Function):
         ctx.save_for_backward(w, V)
         return w, V
 
+
+def _spectral_grad(w, V, gw, gV):
+    """diag(gw) + gap(w) * (V^T gV), the parts that got a gradient; None when neither did."""
+    G = None if gw is None else diag_embed(gw)
+    if gV is not None:
+        J = _gap_matrix(w) * (mT(V) @ gV)
+        G = J if G is None else G + J
+    return G
+
+
+class _Eigh(_EigenFunction):
+    """(w, V) of a symmetric A = V diag(w) V^T; the gradient is symmetric. The eigenvectors'
+    part is formed only when they get a gradient (the gap matrix is infinite for repeated
+    eigenvalues, which then still have a gradient of their own)."""
+
     @staticmethod
     def backward(ctx, gw, gV):
         w, V = ctx.saved_tensors
-        G = None if gw is None else diag_embed(gw)
-        if gV is not None:
-            J = _gap_matrix(w) * (mT(V) @ gV)
-            G = J if G is None else G + J
+        G = _spectral_grad(w, V, gw, gV)
         if G is None:
             return None, None, None
         return sym(V @ G @ mT(V)), None, None
@@ -177,24 +188,15 @@ def _eig(name, A):
     return _Eig.apply(A, w, v)
 
 
-class _Eig(Function):
+class _Eig(_EigenFunction):
     """(w, V) of A = V diag(w) V^-1 (real spectrum), V's columns of unit norm."""
-
-    @staticmethod
-    def forward(ctx, A, w_np, v_np):
-        w, V = from_np(w_np, A), from_np(v_np, A)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(w, V)
-        return w, V
 
     @staticmethod
     def backward(ctx, gw, gV):
         w, V = ctx.saved_tensors
-        G = None if gw is None else diag_embed(gw)
         if gV is not None:
             gV = gV - V * (V * gV).sum(-2, keepdim=True)  # the adjoint of keeping the columns' unit norm
-            J = _gap_matrix(w) * (mT(V) @ gV)
-            G = J if G is None else G + J
+        G = _spectral_grad(w, V, gw, gV)
         if G is None:
             return None, None, None
         return solve(mT(V), G @ mT(V)), None, None
